@@ -1,0 +1,66 @@
+"""Audio ↔ 2-channel representation: (B, T) ↔ (B, 2, n_mels, frames).
+
+Channel 0: log mel magnitude, ln(max(band magnitude, log_floor)); a band's magnitude is the
+           weighted mean of the linear STFT magnitudes under its triangle.
+Channel 1: mel-domain instantaneous frequency as a deviation from the band's centre, in units of
+           the band's half-width: (f_band − centre) / half_width. f_band is the power-weighted
+           mean of the per-bin instantaneous frequencies in the band, each from the phase advance
+           over one hop, unwrapped against the bin's expected advance. Absolute frequencies are
+           averaged, not per-bin deviations: the bins of one partial all advance at the partial's
+           frequency, but their deviations from their own centres differ by a bin (π/2 per hop at
+           hop = n_fft/4). Masked to 0 where the band is too quiet for phase to mean anything.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from distill.spectral.config import SpectralConfig
+from distill.spectral.melscale import MelBands, mel_bands
+from distill.spectral.stft import expected_advance, principal_angle, stft
+
+MAG, IF = 0, 1  # channel indices
+
+
+def magnitude_scale(cfg: SpectralConfig) -> float:
+    """STFT magnitude of a full-scale sine at a bin centre (Hann: n_fft / 4), so that magnitudes
+    read in full-scale units and `log_floor` means dBFS."""
+    return cfg.n_fft / 4
+
+
+def bin_frequencies(spec: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """Per-bin instantaneous frequency in bins, (B, n_freqs, frames) real.
+
+    Frame n's value comes from the phase advance between frames n−1 and n; frame 0 is taken
+    against a zero phase before the signal. Valid within ±n_fft/(2·hop) = ±2 bins of the bin.
+    """
+    phase = torch.angle(spec)
+    previous = torch.nn.functional.pad(phase[..., :-1], (1, 0))
+    expected = expected_advance(cfg, phase)
+    deviation = principal_angle(phase - previous - expected)  # radians per hop
+    k = torch.arange(cfg.n_freqs, dtype=phase.dtype, device=phase.device)[:, None]
+    return k + deviation * cfg.n_fft / (2 * math.pi * cfg.hop_length)
+
+
+def analyze(audio: torch.Tensor, cfg: SpectralConfig, bands: MelBands | None = None) -> torch.Tensor:
+    """(B, T) float32 audio at cfg.sample_rate → (B, 2, n_mels, 1 + T // hop), unnormalized."""
+    bands = bands or mel_bands(cfg)
+    spec = stft(audio.to(torch.float32), cfg) / magnitude_scale(cfg)  # (B, F, N) complex
+    power = spec.real.square() + spec.imag.square()
+    weights = bands.weights.to(power)  # (M, F)
+    band_mag = torch.einsum("mf,bfn->bmn", weights, power.sqrt())
+    log_mag = torch.log(torch.clamp(band_mag, min=cfg.log_floor))
+
+    freqs = bin_frequencies(spec, cfg)
+    band_power = torch.einsum("mf,bfn->bmn", weights, power)
+    band_freq = torch.einsum("mf,bfn->bmn", weights, power * freqs) / band_power.clamp(min=1e-30)
+    deviation = (band_freq - bands.center.to(power)[:, None]) / bands.half_width.to(power)[:, None]
+
+    db = 20 * torch.log10(torch.clamp(band_mag, min=1e-12))
+    peak_db = db.amax(dim=(1, 2), keepdim=True)
+    floor_db = 20 * math.log10(cfg.log_floor)
+    audible = (db > peak_db - cfg.if_mask_db) & (db > floor_db)
+    inst_freq = torch.where(audible, deviation, torch.zeros_like(deviation))
+    return torch.stack([log_mag, inst_freq], dim=1)
