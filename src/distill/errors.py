@@ -1,4 +1,4 @@
-"""Errors a user can cause. The CLI prints them as one line and exits non-zero; internal bugs raise."""
+"""Errors a user can cause: printed by the CLI as one line with a non-zero exit (bugs raise)."""
 
 
 class UserError(Exception):

@@ -20,7 +20,9 @@ from distill.errors import UserError
 INTERNAL_RATE = 48_000  # Hz: every stage after this one works at this rate
 
 # File extensions treated as audio when scanning a folder (soundfile decodes all of them).
-AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".mp3"})
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".mp3"}
+)
 
 
 class AudioReadError(UserError):

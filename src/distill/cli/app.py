@@ -46,18 +46,25 @@ def main() -> None:
     except UserError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
-    except KeyboardInterrupt:
+    except _usage_errors() as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except typer.Exit as ex:
         sys.exit(ex.exit_code)
-    except Exception as err:  # click usage errors carry their own exit code and message
-        import click
 
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            typer.echo("aborted", err=True)
-            sys.exit(130)
-        raise
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's usage-error class(es): recent typer versions vendor their own copy of click."""
+    import click
+
+    errors: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:
+        pass
+    else:
+        errors.append(VendoredClickException)
+    return tuple(errors)

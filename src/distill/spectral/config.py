@@ -22,8 +22,10 @@ class SpectralConfig:
     f_min: float = 0.0  # Hz, lowest mel band edge
     f_max: float = 24_000.0  # Hz, highest mel band edge (Nyquist at 48 kHz)
     chunk_seconds: float = 1.0  # length of one training/generation chunk
-    # Magnitudes below this (linear, full scale = 1) are clamped before the log: −100 dBFS.
-    log_floor: float = 1e-5
+    # Band magnitudes below this (full-scale sine = 1) are clamped before the log: −140 dBFS.
+    # Measured: a −100 dBFS floor cost 0.6 MR-STFT on tonal notes (their quiet upper bands and
+    # release tails sit around −120 dBFS, and MR-STFT's log term hears them); −140 dBFS costs 0.
+    log_floor: float = 1e-7
     # IF is masked (set to 0 = band centre) where a band is this many dB below the chunk's loudest
     # band-frame or below the absolute floor: phase there is noise and would only teach noise.
     if_mask_db: float = 80.0

@@ -23,8 +23,10 @@ class ChannelSums:
     @classmethod
     def of(cls, spec: torch.Tensor) -> ChannelSums:
         """Sums of a `[..., 2, n_mels, frames]` tensor, accumulated in float64."""
-        x = spec.detach().to(torch.float64).transpose(0, -3).reshape(2, -1) if spec.dim() > 3 else (
-            spec.detach().to(torch.float64).reshape(2, -1)
+        x = (
+            spec.detach().to(torch.float64).transpose(0, -3).reshape(2, -1)
+            if spec.dim() > 3
+            else (spec.detach().to(torch.float64).reshape(2, -1))
         )
         return cls(
             count=float(x.shape[1]),
@@ -59,7 +61,7 @@ class ChannelStats:
         if sums.count <= 0:
             raise ValueError("cannot compute statistics from no data")
         mean = tuple(t / sums.count for t in sums.total)
-        var = tuple(max(sq / sums.count - m * m, 0.0) for sq, m in zip(sums.total_sq, mean))
+        var = tuple(max(sq / sums.count - m * m, 0.0) for sq, m in zip(sums.total_sq, mean, strict=True))
         # A constant channel (e.g. IF of pure silence) keeps std 1 rather than dividing by ~0.
         std = tuple(math.sqrt(v) if v > 1e-12 else 1.0 for v in var)
         return cls(mean=mean, std=std)  # type: ignore[arg-type]
@@ -83,4 +85,6 @@ class ChannelStats:
 
     @classmethod
     def from_dict(cls, data: dict) -> ChannelStats:
-        return cls(mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]))
+        return cls(
+            mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"])
+        )

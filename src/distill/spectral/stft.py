@@ -10,8 +10,9 @@ from distill.spectral.config import SpectralConfig
 
 
 def window(cfg: SpectralConfig, like: torch.Tensor) -> torch.Tensor:
-    return torch.hann_window(cfg.n_fft, dtype=like.real.dtype if like.is_complex() else like.dtype,
-                             device=like.device)
+    return torch.hann_window(
+        cfg.n_fft, dtype=like.real.dtype if like.is_complex() else like.dtype, device=like.device
+    )
 
 
 def stft(audio: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:

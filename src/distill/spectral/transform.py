@@ -44,7 +44,9 @@ def bin_frequencies(spec: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
     return k + deviation * cfg.n_fft / (2 * math.pi * cfg.hop_length)
 
 
-def analyze(audio: torch.Tensor, cfg: SpectralConfig, bands: MelBands | None = None) -> torch.Tensor:
+def analyze(
+    audio: torch.Tensor, cfg: SpectralConfig, bands: MelBands | None = None
+) -> torch.Tensor:
     """(B, T) float32 audio at cfg.sample_rate → (B, 2, n_mels, 1 + T // hop), unnormalized."""
     bands = bands or mel_bands(cfg)
     spec = stft(audio.to(torch.float32), cfg) / magnitude_scale(cfg)  # (B, F, N) complex
