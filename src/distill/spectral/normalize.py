@@ -61,7 +61,9 @@ class ChannelStats:
         if sums.count <= 0:
             raise ValueError("cannot compute statistics from no data")
         mean = tuple(t / sums.count for t in sums.total)
-        var = tuple(max(sq / sums.count - m * m, 0.0) for sq, m in zip(sums.total_sq, mean, strict=True))
+        var = tuple(
+            max(sq / sums.count - m * m, 0.0) for sq, m in zip(sums.total_sq, mean, strict=True)
+        )
         # A constant channel (e.g. IF of pure silence) keeps std 1 rather than dividing by ~0.
         std = tuple(math.sqrt(v) if v > 1e-12 else 1.0 for v in var)
         return cls(mean=mean, std=std)  # type: ignore[arg-type]
