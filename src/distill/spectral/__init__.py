@@ -2,6 +2,6 @@
 
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
-from distill.spectral.transform import analyze
+from distill.spectral.transform import analyze, synthesize
 
-__all__ = ["ChannelStats", "SpectralConfig", "analyze"]
+__all__ = ["ChannelStats", "SpectralConfig", "analyze", "synthesize"]

@@ -18,8 +18,10 @@ import math
 import torch
 
 from distill.spectral.config import SpectralConfig
+from distill.spectral.inverse import mel_to_linear, phase_from_if, refine_phase
 from distill.spectral.melscale import MelBands, mel_bands
-from distill.spectral.stft import expected_advance, principal_angle, stft
+from distill.spectral.normalize import ChannelStats
+from distill.spectral.stft import expected_advance, istft, principal_angle, stft
 
 MAG, IF = 0, 1  # channel indices
 
@@ -66,3 +68,39 @@ def analyze(
     audible = (db > peak_db - cfg.if_mask_db) & (db > floor_db)
     inst_freq = torch.where(audible, deviation, torch.zeros_like(deviation))
     return torch.stack([log_mag, inst_freq], dim=1)
+
+
+# ln of +20 dBFS: predicted log magnitudes are clamped here before exponentiation so an untrained
+# decoder cannot overflow the inverse (and the audio loss computed through it).
+_MAX_LOG_MAG = math.log(10.0)
+
+
+def synthesize(
+    spec: torch.Tensor,
+    cfg: SpectralConfig,
+    *,
+    length: int,
+    stats: ChannelStats | None = None,
+    bands: MelBands | None = None,
+    refine_iterations: int | None = None,
+) -> torch.Tensor:
+    """(B, 2, n_mels, frames) → (B, length) audio; differentiable with respect to `spec`.
+
+    `stats` given: `spec` is normalized and is de-normalized first. `length` is the exact number
+    of samples wanted (a chunk of cfg.chunk_samples comes back as cfg.chunk_samples).
+    `refine_iterations` overrides cfg.refine_iterations (0 = pure IF phase).
+    """
+    bands = bands or mel_bands(cfg)
+    if stats is not None:
+        spec = stats.denormalize(spec)
+    log_mag, inst_freq = spec[:, MAG], spec[:, IF]
+    # Clamped bands (at the log floor) are silence: subtracting the floor makes them exactly 0
+    # instead of a −140 dBFS carpet whose phases could line up into audible clicks.
+    band_mag = torch.relu(torch.exp(log_mag.clamp(max=_MAX_LOG_MAG)) - cfg.log_floor)
+    band_freq = bands.center.to(spec)[:, None] + inst_freq * bands.half_width.to(spec)[:, None]
+
+    magnitude = mel_to_linear(band_mag, bands, cfg.nnls_iterations)
+    phase = phase_from_if(band_freq, band_mag, bands, cfg)
+    iterations = cfg.refine_iterations if refine_iterations is None else refine_iterations
+    complex_spec = refine_phase(magnitude, phase, cfg, length, iterations, cfg.refine_momentum)
+    return istft(complex_spec * magnitude_scale(cfg), cfg, length)
