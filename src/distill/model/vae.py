@@ -1,0 +1,136 @@
+"""ConvVAE over 2-channel spectrogram chunks.
+
+Shape walk-through for the default 1 s chunk (every size is derived from the config, never lazily):
+  input (B, 2, 128, 94) → pad to a multiple of 2⁵ = 32 → (B, 2, 128, 96)
+  five stride-2 blocks: 2 → 64 → 128 → 256 → 512 → 1024 channels, 128 × 96 → 4 × 3
+  flatten 1024 · 4 · 3 = 12 288 → linear heads μ, log σ² (latent 128)
+  decoder mirrors it: 128 → 12 288 → (1024, 4, 3) → … → (2, 128, 96) → crop to (2, 128, 94)
+The output layer is linear in both channels: the normalized targets are unbounded (log magnitude
+and IF are each zero-mean unit-variance with tails past ±5), and a squashing head (Softplus/Tanh)
+would put a noise floor under every sound the model makes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from distill.spectral.config import SpectralConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_mels: int = 128  # input height (mel bands)
+    frames: int = 94  # input width (STFT frames per chunk)
+    latent_dim: int = 128
+    channels: tuple[int, ...] = (64, 128, 256, 512, 1024)  # one stride-2 block each
+    dropout: float = 0.1  # on the flattened features, before the latent heads
+    # log σ² is soft-clamped to ±logvar_limit: an unbounded log-variance let the KL term reach
+    # 1e7–1e8 in an earlier design while its weight was still warming up from 0.
+    logvar_limit: float = 8.0
+
+    @classmethod
+    def for_spectral(cls, spectral: SpectralConfig, **overrides) -> ModelConfig:
+        return cls(n_mels=spectral.n_mels, frames=spectral.chunk_frames, **overrides)
+
+    @property
+    def reduction(self) -> int:
+        """Total downsampling factor: 2 per block, 32 for five blocks."""
+        return 2 ** len(self.channels)
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        """Input padded up to a multiple of `reduction` in both axes: (128, 96) by default."""
+        r = self.reduction
+        return (math.ceil(self.n_mels / r) * r, math.ceil(self.frames / r) * r)
+
+    @property
+    def bottleneck_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) after the encoder: (1024, 4, 3) by default."""
+        h, w = self.padded_shape
+        return (self.channels[-1], h // self.reduction, w // self.reduction)
+
+    @property
+    def flatten_dim(self) -> int:
+        c, h, w = self.bottleneck_shape
+        return c * h * w  # 12 288 by default
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["channels"] = list(self.channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model settings: {sorted(unknown)}")
+        values = dict(data)
+        if "channels" in values:
+            values["channels"] = tuple(int(c) for c in values["channels"])
+        return cls(**values)
+
+
+def _groups(channels: int) -> int:
+    """GroupNorm groups: 8 channels per group, at most 32 groups (independent of batch size)."""
+    return max(1, min(32, channels // 8))
+
+
+def _down(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1),
+        nn.GroupNorm(_groups(c_out), c_out),
+        nn.LeakyReLU(0.2),
+    )
+
+
+def _up(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, kernel_size=4, stride=2, padding=1),
+        nn.GroupNorm(_groups(c_out), c_out),
+        nn.LeakyReLU(0.2),
+    )
+
+
+class ConvVAE(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = (2, *config.channels)
+        self.encoder = nn.Sequential(*(_down(a, b) for a, b in itertools.pairwise(widths)))
+        self.dropout = nn.Dropout(config.dropout)
+        self.to_mu = nn.Linear(config.flatten_dim, config.latent_dim)
+        self.to_logvar = nn.Linear(config.flatten_dim, config.latent_dim)
+        self.from_latent = nn.Linear(config.latent_dim, config.flatten_dim)
+        reversed_widths = widths[::-1]  # 1024 → … → 64 → 2
+        self.decoder = nn.Sequential(
+            *(_up(a, b) for a, b in itertools.pairwise(reversed_widths[:-1])),
+            # Final layer: linear output (no norm, no activation) for both channels.
+            nn.ConvTranspose2d(reversed_widths[-2], 2, kernel_size=4, stride=2, padding=1),
+        )
+
+    def encode(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2, n_mels, frames) normalized → μ, log σ², each (B, latent_dim)."""
+        h, w = self.config.padded_shape
+        x = nn.functional.pad(spec, (0, w - spec.shape[-1], 0, h - spec.shape[-2]))
+        features = self.dropout(self.encoder(x).flatten(1))  # (B, flatten_dim)
+        limit = self.config.logvar_limit
+        logvar = limit * torch.tanh(self.to_logvar(features) / limit)
+        return self.to_mu(features), logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) → (B, 2, n_mels, frames) normalized."""
+        x = self.from_latent(z).view(-1, *self.config.bottleneck_shape)
+        return self.decoder(x)[..., : self.config.n_mels, : self.config.frames]
+
+    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (reconstruction, μ, log σ²); samples z = μ + σ·ε in training mode only."""
+        mu, logvar = self.encode(spec)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return self.decode(z), mu, logvar

@@ -1,0 +1,163 @@
+"""ConvVAE shapes, derived sizes, output range, and the loss's components."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from distill.audio import synth
+from distill.model import ConvVAE, LossConfig, ModelConfig, VAELoss
+from distill.model.loss import KLLossConfig, STFTLossConfig, kl_divergence, magnitude_weights
+from distill.spectral import ChannelStats, SpectralConfig, analyze
+from distill.spectral.normalize import ChannelSums
+from distill.spectral.transform import IF, MAG
+
+SPECTRAL = SpectralConfig()
+TINY = (4, 8, 8, 16, 16)  # same architecture, fewer channels: fast tests
+
+
+@pytest.fixture(scope="module")
+def real_batch():
+    """Normalized 2-channel chunks and audio of varied synthetic sounds, with their statistics."""
+    sounds = [
+        synth.harmonic_note(110.0, 1.0, brightness=0.8, rng=0),
+        synth.pluck(440.0, 1.0, rng=1),
+        synth.snare(1.0, rng=2),
+        synth.hihat(open=True, seconds=1.0, rng=3),
+        synth.bell(660.0, 1.0, rng=4),
+        synth.kick(1.0, rng=5),
+    ]
+    audio = torch.from_numpy(np.stack([s[: SPECTRAL.chunk_samples] for s in sounds]))
+    spec = analyze(audio, SPECTRAL)
+    stats = ChannelStats.from_sums(ChannelSums.of(spec))
+    return stats.normalize(spec), audio, stats
+
+
+def test_default_sizes_follow_the_seed_design():
+    config = ModelConfig.for_spectral(SPECTRAL)
+    assert (config.n_mels, config.frames) == (128, 94)
+    assert config.padded_shape == (128, 96)
+    assert config.bottleneck_shape == (1024, 4, 3)
+    assert config.flatten_dim == 12_288
+    model = ConvVAE(config)
+    assert model.to_mu.in_features == 12_288 and model.to_mu.out_features == 128
+    recon, mu, logvar = model(torch.randn(2, 2, 128, 94))
+    assert recon.shape == (2, 2, 128, 94) and mu.shape == logvar.shape == (2, 128)
+
+
+@pytest.mark.parametrize(
+    ("n_mels", "frames", "bottleneck"), [(64, 47, (16, 2, 2)), (96, 200, (16, 3, 7))]
+)
+def test_sizes_are_derived_from_any_chunk_shape(n_mels, frames, bottleneck):
+    config = ModelConfig(n_mels=n_mels, frames=frames, channels=TINY, latent_dim=8)
+    assert config.bottleneck_shape == bottleneck
+    model = ConvVAE(config)
+    assert all(
+        not isinstance(p, torch.nn.parameter.UninitializedParameter) for p in model.parameters()
+    )
+    recon, _, _ = model(torch.randn(3, 2, n_mels, frames))
+    assert recon.shape == (3, 2, n_mels, frames)
+
+
+def test_model_rebuilds_exactly_from_its_config():
+    torch.manual_seed(0)
+    config = ModelConfig(channels=TINY, latent_dim=16)
+    model = ConvVAE(config).eval()
+    clone = ConvVAE(ModelConfig.from_dict(config.to_dict())).eval()
+    clone.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 2, 128, 94)
+    assert torch.equal(model(x)[0], clone(x)[0])  # eval mode decodes μ: deterministic
+
+
+def test_decoder_output_reaches_every_value_of_real_normalized_data(real_batch):
+    """A squashed head (Tanh/Softplus) could not reach the targets' tails; the linear head can.
+
+    The decoder is pushed to produce the lowest and highest value of each channel of real
+    normalized data; an output activation bounded inside the data's range fails this.
+    """
+    target, _, _ = real_batch
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8)).train()
+    z = torch.zeros(2, 8, requires_grad=True)
+    params = [*model.decoder.parameters(), *model.from_latent.parameters(), z]
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    extremes = [(float(target[:, ch].min()), float(target[:, ch].max())) for ch in (MAG, IF)]
+    for lo, hi in extremes:
+        assert hi > 2.0 or lo < -2.0  # the data has tails past ±2
+    for _ in range(200):
+        optimizer.zero_grad()
+        out = model.decode(z)
+        loss = sum(
+            (out[:, ch].amax() - hi).square() + (out[:, ch].amin() - lo).square()
+            for ch, (lo, hi) in enumerate(extremes)
+        )
+        loss.backward()
+        optimizer.step()
+    out = model.decode(z).detach()
+    for ch, (lo, hi) in enumerate(extremes):
+        assert float(out[:, ch].max()) == pytest.approx(hi, abs=0.05 * abs(hi))
+        assert float(out[:, ch].min()) == pytest.approx(lo, abs=0.05 * abs(lo))
+
+
+def test_log_variance_is_bounded():
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8))
+    _, _, logvar = model(torch.randn(2, 2, 128, 94) * 1e4)
+    assert float(logvar.detach().abs().max()) <= model.config.logvar_limit
+
+
+def test_kl_with_free_bits():
+    mu, logvar = torch.zeros(4, 16), torch.zeros(4, 16)
+    assert float(kl_divergence(mu, logvar, 0.05)) == pytest.approx(16 * 0.05)
+    mu[:, 0] = 2.0  # one dimension carries 2 nats: 0.5 · 2²
+    assert float(kl_divergence(mu, logvar, 0.05)) == pytest.approx(2.0 + 15 * 0.05)
+
+
+def test_if_weights_stay_positive_when_normalized_magnitudes_are_negative(real_batch):
+    target, _, stats = real_batch
+    quiet = target.clone()
+    quiet[:, MAG] = quiet[:, MAG] - 3.0  # mostly negative normalized magnitudes
+    weights = magnitude_weights(quiet, stats)
+    assert float(weights.min()) >= 0
+    assert torch.allclose(weights.mean(dim=(1, 2)), torch.ones(len(quiet)), atol=1e-4)
+
+
+def test_schedules():
+    config = LossConfig(
+        kl=KLLossConfig(beta_max=0.01, warmup_fraction=0.4),
+        stft=STFTLossConfig(weight=2.0, start_fraction=0.2, ramp_fraction=0.1),
+    )
+    assert config.beta(0.0) == 0.0
+    assert config.beta(0.2) == pytest.approx(0.005)
+    assert config.beta(0.4) == config.beta(1.0) == pytest.approx(0.01)
+    assert config.stft_weight(0.19) == 0.0
+    assert config.stft_weight(0.25) == pytest.approx(1.0)
+    assert config.stft_weight(0.9) == pytest.approx(2.0)
+    assert LossConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("progress", [0.0, 0.6])
+def test_every_component_is_finite_and_non_negative(real_batch, progress):
+    target, audio, stats = real_batch
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8)).train()
+    loss = VAELoss(LossConfig(stft=STFTLossConfig(max_items=3)), SPECTRAL, stats)
+    for scale in (1.0, 30.0):  # also wild, untrained-looking predictions
+        prediction, mu, logvar = model(target)
+        terms = loss(prediction * scale, target, audio, mu * scale, logvar, progress)
+        values = terms.as_floats()
+        assert all(np.isfinite(v) and v >= 0 for v in values.values()), values
+        assert (values["stft"] > 0) == (progress >= 0.25)
+
+
+def test_audio_loss_trains_both_channels(real_batch):
+    target, audio, stats = real_batch
+    loss = VAELoss(LossConfig(stft=STFTLossConfig(max_items=2)), SPECTRAL, stats)
+    prediction = (target + 0.3 * torch.randn_like(target)).requires_grad_(True)
+    mu, logvar = torch.zeros(len(target), 8), torch.zeros(len(target), 8)
+    terms = loss(prediction, target, audio, mu, logvar, progress=1.0)
+    terms.stft.backward()
+    grad = prediction.grad
+    assert torch.isfinite(grad).all()
+    assert float(grad[:2, MAG].abs().sum()) > 0 and float(grad[:2, IF].abs().sum()) > 0
+    assert float(grad[2:].abs().sum()) == 0  # only max_items chunks go through the inverse
