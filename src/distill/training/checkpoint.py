@@ -1,0 +1,67 @@
+"""Training checkpoints: atomic writes, last / best / every N epochs, keep K.
+
+A checkpoint holds only tensors and plain Python values (no classes), saved with torch.save and
+loaded with weights_only=True, so loading never executes code. Checkpoints stay inside a run
+folder; the model a user shares is the safetensors-based final model, not a checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+
+from distill.errors import UserError
+
+LAST, BEST = "last.pt", "best.pt"
+_EPOCH_PATTERN = re.compile(r"epoch-(\d+)\.pt$")
+
+
+class CheckpointError(UserError):
+    """A checkpoint could not be read or written."""
+
+
+def atomic_save(state: dict, path: Path) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over `path`: a crash at any
+    moment leaves either the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointError(
+            f"cannot write checkpoint {path} ({err.strerror}): "
+            "free some disk space or choose another --home"
+        ) from err
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:
+        raise CheckpointError(f"cannot read checkpoint {path.name}: {err}") from err
+
+
+def save_epoch(state: dict, folder: Path, epoch: int, keep: int) -> Path:
+    """Save `epoch-NNNN.pt` and delete the oldest epoch checkpoints beyond the newest `keep`."""
+    path = folder / f"epoch-{epoch:04d}.pt"
+    atomic_save(state, path)
+    epochs = sorted(
+        (int(m.group(1)), p)
+        for p in folder.glob("epoch-*.pt")
+        if (m := _EPOCH_PATTERN.search(p.name))
+    )
+    for _, old in epochs[: max(0, len(epochs) - keep)]:
+        old.unlink(missing_ok=True)
+    return path
