@@ -1,0 +1,407 @@
+"""The training loop: AdamW, clipping, LR schedule, NaN guard, metrics, checkpoints, previews.
+
+Exact resume: the model is initialised from `seed`; each epoch's shuffle comes from its own
+generator seeded by (seed, epoch); dropout and the VAE's sampling noise draw from torch's global
+RNG, whose state goes into every checkpoint with the step inside the epoch. A run stopped at any
+step and resumed therefore produces the same weights, bit for bit on CPU, as one never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from distill.errors import UserError
+from distill.library.model_file import ModelMetadata, save_model_file
+from distill.model.loss import VAELoss
+from distill.model.vae import ConvVAE
+from distill.training import checkpoint
+from distill.training.data import TrainingData
+from distill.training.metrics import DivergenceWatch, MetricsLog
+from distill.training.preview import write_previews
+from distill.training.run import RunFolder, RunSpec, now_iso
+from distill.training.split import effective_batch_size
+
+MAX_NONFINITE_IN_A_ROW = 20  # skipped steps before the run is declared diverged
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingDivergedError(UserError):
+    """The loss or gradients stayed non-finite."""
+
+
+class Reporter(Protocol):
+    def summary(self, lines: list[str]) -> None: ...
+    def step(self, record: dict, epoch: int, step: int, steps_per_epoch: int) -> None: ...
+    def epoch(self, record: dict) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class QuietReporter:
+    """Reports nothing (the Python API's default)."""
+
+    def summary(self, lines: list[str]) -> None: ...
+    def step(self, record: dict, epoch: int, step: int, steps_per_epoch: int) -> None: ...
+    def epoch(self, record: dict) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+@dataclass
+class StopFlag:
+    """Set by a signal handler, the UI's cancel button or a test; checked after every step."""
+
+    reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0  # steps completed in the current epoch
+    global_step: int = 0
+    best_score: float = math.inf
+    best_epoch: int = -1
+    nonfinite_total: int = 0
+    sums: dict[str, float] = field(default_factory=dict)  # running sums of this epoch's steps
+    divergence: DivergenceWatch = field(default_factory=DivergenceWatch)
+    last_epoch_record: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "nonfinite_total": self.nonfinite_total,
+            "sums": dict(self.sums),
+            "divergence": self.divergence.state(),
+            "last_epoch_record": dict(self.last_epoch_record),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LoopState:
+        return cls(
+            epoch=data["epoch"],
+            step_in_epoch=data["step_in_epoch"],
+            global_step=data["global_step"],
+            best_score=data["best_score"],
+            best_epoch=data["best_epoch"],
+            nonfinite_total=data["nonfinite_total"],
+            sums=dict(data["sums"]),
+            divergence=DivergenceWatch.from_state(data["divergence"]),
+            last_epoch_record=dict(data["last_epoch_record"]),
+        )
+
+
+@dataclass
+class TrainResult:
+    run: Path
+    model_file: Path | None
+    epochs_completed: int
+    stopped: str | None  # why the run ended early (interrupt, time limit), None if it finished
+    best_epoch: int
+    last_epoch: dict
+
+
+def epoch_order(n_items: int, seed: int, epoch: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n_items, generator=generator)
+
+
+class Trainer:
+    def __init__(
+        self,
+        run: RunFolder,
+        spec: RunSpec,
+        data: TrainingData,
+        device: torch.device,
+        reporter: Reporter | None = None,
+        stop: StopFlag | None = None,
+        precision: str = "fp32",
+    ) -> None:
+        self.run, self.spec, self.data, self.device = run, spec, data, device
+        self.reporter = reporter or QuietReporter()
+        self.stop = stop or StopFlag()
+        self.config = spec.training
+        self.autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if precision == "bf16"
+            else contextlib.nullcontext()
+        )
+        torch.manual_seed(self.config.seed)
+        self.model = ConvVAE(spec.model).to(device)
+        if precision == "bf16":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+        )
+        self.batch_size = effective_batch_size(self.config.batch_size, len(data.train))
+        self.steps_per_epoch = math.ceil(len(data.train) / self.batch_size)
+        self.total_steps = self.steps_per_epoch * self.config.epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.loss = VAELoss(spec.loss, spec.spectral, data.stats)
+        self.state = LoopState()
+        self.started = time.monotonic()
+
+    # -- schedule ---------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        warmup = max(1, round(self.config.warmup_fraction * self.total_steps))
+        if step < warmup:
+            return (step + 1) / warmup
+        if self.config.lr_schedule == "constant":
+            return 1.0
+        done = (step - warmup) / max(1, self.total_steps - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _checkpoint_state(self) -> dict:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "loop": self.state.to_dict(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def restore(self, path: Path) -> None:
+        state = checkpoint.load(path)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise checkpoint.CheckpointError(f"{path.name} is from another Distill version")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.state = LoopState.from_dict(state["loop"])
+
+    def _save_last(self) -> None:
+        checkpoint.atomic_save(self._checkpoint_state(), self.run.checkpoints / checkpoint.LAST)
+
+    # -- one step ---------------------------------------------------------------------------
+    def _batch(self, dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        items = [dataset[int(i)] for i in indices]
+        spec = torch.stack([s for s, _ in items]).to(self.device)
+        audio = torch.stack([a for _, a in items]).to(self.device)
+        return spec, audio
+
+    def _train_step(self, spec: torch.Tensor, audio: torch.Tensor) -> dict:
+        self.model.train()
+        progress = self.state.global_step / max(1, self.total_steps)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast:
+            prediction, mu, logvar = self.model(spec)
+        terms = self.loss(prediction, spec, audio, mu, logvar, progress)
+        record = {"lr": self.optimizer.param_groups[0]["lr"], **terms.as_floats()}
+        if not torch.isfinite(terms.total):
+            return record | {"skipped": True, "grad_norm": None}
+        terms.total.backward()
+        grad_norm = float(
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        )
+        if not math.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            return record | {"skipped": True, "grad_norm": None}
+        self.optimizer.step()
+        return record | {"skipped": False, "grad_norm": grad_norm}
+
+    # -- validation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation losses with every term at full weight (progress = 1), so epochs compare."""
+        self.model.eval()
+        sums: dict[str, float] = defaultdict(float)
+        count = 0
+        dataset = self.data.validation
+        for start in range(0, len(dataset), self.batch_size):
+            indices = torch.arange(start, min(start + self.batch_size, len(dataset)))
+            spec, audio = self._batch(dataset, indices)
+            with self.autocast:
+                prediction, mu, logvar = self.model(spec)
+            terms = self.loss(prediction, spec, audio, mu, logvar, progress=1.0)
+            for key, value in terms.as_floats().items():
+                sums[key] += value * len(indices)
+            count += len(indices)
+        return {
+            f"val_{k}": v / count
+            for k, v in sums.items()
+            if k in ("total", "stft", "mag", "if", "kl")
+        }
+
+    # -- the loop ---------------------------------------------------------------------------
+    def fit(self, metrics: MetricsLog) -> TrainResult:
+        cfg, state = self.config, self.state
+        max_seconds = cfg.max_minutes * 60 if cfg.max_minutes else None
+        while state.epoch < cfg.epochs:
+            epoch = state.epoch
+            order = epoch_order(len(self.data.train), cfg.seed, epoch)
+            epoch_started = time.monotonic()
+            first_step = state.step_in_epoch
+            for step in range(first_step, self.steps_per_epoch):
+                indices = order[step * self.batch_size : (step + 1) * self.batch_size]
+                record = self._train_step(*self._batch(self.data.train, indices))
+                self.scheduler.step()
+                self._after_step(record, epoch, step, len(indices))
+                metrics.write(
+                    {"kind": "step", "epoch": epoch + 1, "step": state.global_step, **record}
+                )
+                self.reporter.step(record, epoch, step + 1, self.steps_per_epoch)
+                if max_seconds and time.monotonic() - self.started >= max_seconds:
+                    self.stop.request(f"time limit of {cfg.max_minutes:g} min reached")
+                if self.stop.reason:
+                    return self._stopped(metrics)
+            seconds = time.monotonic() - epoch_started
+            steps_done = self.steps_per_epoch - first_step
+            self._end_epoch(metrics, epoch, seconds, steps_done)
+        return self._finish(stopped=None)
+
+    def _after_step(self, record: dict, epoch: int, step: int, batch: int) -> None:
+        state = self.state
+        state.global_step += 1
+        state.step_in_epoch = step + 1
+        if record["skipped"]:
+            state.nonfinite_total += 1
+            state.sums["nonfinite_in_a_row"] = state.sums.get("nonfinite_in_a_row", 0) + 1
+            if state.sums["nonfinite_in_a_row"] >= MAX_NONFINITE_IN_A_ROW:
+                raise TrainingDivergedError(
+                    f"training diverged: {MAX_NONFINITE_IN_A_ROW} steps in a row had a non-finite "
+                    f"loss or gradient (epoch {epoch + 1}); try a lower --lr "
+                    f"(now {self.config.learning_rate:g}) or --resume from the last checkpoint"
+                )
+            return
+        state.sums["nonfinite_in_a_row"] = 0
+        for key in ("total", "stft", "mag", "if", "kl", "grad_norm"):
+            state.sums[key] = state.sums.get(key, 0.0) + record[key] * batch
+        state.sums["items"] = state.sums.get("items", 0) + batch
+
+    def _end_epoch(self, metrics: MetricsLog, epoch: int, seconds: float, steps: int) -> None:
+        cfg, state = self.config, self.state
+        items = max(1.0, state.sums.get("items", 0.0))
+        record = {"kind": "epoch", "epoch": epoch + 1, "step": state.global_step}
+        for key in ("total", "stft", "mag", "if", "kl", "grad_norm"):
+            record[f"train_{key}"] = state.sums.get(key, 0.0) / items
+        progress = state.global_step / max(1, self.total_steps)
+        record |= {
+            "beta": self.loss.config.beta(progress),
+            "stft_weight": self.loss.config.stft_weight(progress),
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        record |= self.validate()
+        record |= {
+            "seconds": seconds,
+            "samples_per_s": steps * self.batch_size / max(seconds, 1e-9),
+            "nonfinite_steps": state.nonfinite_total,
+        }
+        improved = record["val_total"] < state.best_score
+        if improved:
+            state.best_score, state.best_epoch = record["val_total"], epoch + 1
+        record["best_epoch"] = state.best_epoch
+        state.epoch, state.step_in_epoch, state.sums = epoch + 1, 0, {}
+        state.last_epoch_record = record
+        metrics.write(record)
+        self.reporter.epoch(record)
+        if state.divergence.update(record["val_total"]):
+            self.reporter.message(
+                f"warning: validation loss has risen {state.divergence.patience} epochs in a row "
+                f"(epoch {epoch + 1}): the model may be diverging or overfitting; the best model "
+                f"so far (epoch {state.best_epoch}) is kept"
+            )
+        checkpoint_state = self._checkpoint_state()
+        checkpoint.atomic_save(checkpoint_state, self.run.checkpoints / checkpoint.LAST)
+        if improved:
+            checkpoint.atomic_save(checkpoint_state, self.run.checkpoints / checkpoint.BEST)
+        if (epoch + 1) % cfg.checkpoint_every == 0:
+            checkpoint.save_epoch(
+                checkpoint_state, self.run.checkpoints, epoch + 1, cfg.keep_checkpoints
+            )
+        if (epoch + 1) % cfg.preview_every == 0 or epoch + 1 == cfg.epochs:
+            self._preview(epoch + 1)
+
+    def _preview(self, epoch: int) -> None:
+        try:
+            written = write_previews(
+                self.model,
+                self.data,
+                self.spec.spectral,
+                self.run.previews / f"epoch-{epoch:04d}",
+                latents=self.config.preview_latents,
+                seed=self.config.seed + epoch,
+                device=self.device,
+            )
+            self.reporter.message(f"previews: {written}")
+        except Exception as err:  # a preview must never stop training
+            self.reporter.message(f"warning: preview at epoch {epoch} failed: {err}")
+
+    # -- endings ----------------------------------------------------------------------------
+    def _stopped(self, metrics: MetricsLog) -> TrainResult:
+        self._save_last()
+        return self._finish(stopped=self.stop.reason)
+
+    def _finish(self, stopped: str | None) -> TrainResult:
+        """Write the model file from the best weights so far (current ones if no epoch ended)."""
+        best = self.run.checkpoints / checkpoint.BEST
+        weights = checkpoint.load(best)["model"] if best.exists() else self.model.state_dict()
+        final = ConvVAE(self.spec.model)
+        final.load_state_dict(weights)
+        if not all(
+            torch.isfinite(t).all() for t in final.state_dict().values() if t.is_floating_point()
+        ):
+            self.reporter.message("warning: weights are not finite; no model file written")
+            return self._result(None, stopped)
+        model_file = save_model_file(self.run.model_file, final, self._metadata(stopped))
+        return self._result(model_file, stopped)
+
+    def _metadata(self, stopped: str | None) -> ModelMetadata:
+        last = self.state.last_epoch_record
+        return ModelMetadata(
+            model=self.spec.model,
+            spectral=self.spec.spectral,
+            stats=self.data.stats,
+            training={
+                "dataset": self.spec.data_dir.name,
+                "files": len(self.data.train_files) + len(self.data.validation_files),
+                "train_files": len(self.data.train_files),
+                "validation_files": len(self.data.validation_files),
+                "duration_s": round(self._dataset_seconds(), 2),
+                "epochs": self.state.epoch,
+                "best_epoch": self.state.best_epoch,
+                "steps": self.state.global_step,
+                "final_losses": {k: v for k, v in last.items() if k.startswith(("train_", "val_"))},
+                "preset": self.config.preset,
+                "config": self.config.to_dict(),
+                "loss": self.spec.loss.to_dict(),
+                "stopped": stopped,
+                "date": now_iso(),
+            },
+            info={"name": self.spec.name, "description": "", "tags": []},
+        )
+
+    def _dataset_seconds(self) -> float:
+        files = self.data.train.files + self.data.validation.files
+        return sum(f.duration for f in files if not f.variant)
+
+    def _result(self, model_file: Path | None, stopped: str | None) -> TrainResult:
+        return TrainResult(
+            run=self.run.path,
+            model_file=model_file,
+            epochs_completed=self.state.epoch,
+            stopped=stopped,
+            best_epoch=self.state.best_epoch,
+            last_epoch=self.state.last_epoch_record,
+        )
