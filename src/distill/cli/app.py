@@ -7,11 +7,13 @@ numpy) inside the command functions so `distill --help` starts fast.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from distill import __version__
-from distill.cli import dataset
+from distill.cli import dataset, train
 from distill.errors import UserError
 
 app = typer.Typer(
@@ -22,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dataset.app, name="dataset")
+app.command(name="train")(train.train_command)
 
 
 def _version(value: bool) -> None:
@@ -32,17 +35,36 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="Distill home (runs, cache, library); default $DISTILL_HOME or the user data "
+            "folder. Sub-commands also take --home."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="auto, cpu, cuda, cuda:N or mps; sub-commands also take --device."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More progress lines (e.g. every step).")
+    ] = False,
 ) -> None:
     """Distill: your sounds in, new sounds out."""
+    # Sub-commands read these through ctx.obj (click hands a parent's obj to its children); an
+    # option given to the sub-command itself wins.
+    ctx.obj = {"home": home, "device": device, "verbose": verbose}
 
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and a non-zero exit, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click *returns* the code of a `typer.Exit` instead of exiting.
+        code = app(standalone_mode=False)
     except UserError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
@@ -54,6 +76,8 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as ex:
         sys.exit(ex.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:

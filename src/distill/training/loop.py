@@ -71,6 +71,7 @@ class LoopState:
     best_score: float = math.inf
     best_epoch: int = -1
     nonfinite_total: int = 0
+    nonfinite_in_a_row: int = 0
     sums: dict[str, float] = field(default_factory=dict)  # running sums of this epoch's steps
     divergence: DivergenceWatch = field(default_factory=DivergenceWatch)
     last_epoch_record: dict = field(default_factory=dict)
@@ -83,6 +84,7 @@ class LoopState:
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
             "nonfinite_total": self.nonfinite_total,
+            "nonfinite_in_a_row": self.nonfinite_in_a_row,
             "sums": dict(self.sums),
             "divergence": self.divergence.state(),
             "last_epoch_record": dict(self.last_epoch_record),
@@ -97,6 +99,7 @@ class LoopState:
             best_score=data["best_score"],
             best_epoch=data["best_epoch"],
             nonfinite_total=data["nonfinite_total"],
+            nonfinite_in_a_row=data["nonfinite_in_a_row"],
             sums=dict(data["sums"]),
             divergence=DivergenceWatch.from_state(data["divergence"]),
             last_epoch_record=dict(data["last_epoch_record"]),
@@ -256,7 +259,8 @@ class Trainer:
             for step in range(first_step, self.steps_per_epoch):
                 indices = order[step * self.batch_size : (step + 1) * self.batch_size]
                 record = self._train_step(*self._batch(self.data.train, indices))
-                self.scheduler.step()
+                if not record["skipped"]:  # a skipped step leaves the LR schedule where it was
+                    self.scheduler.step()
                 self._after_step(record, epoch, step, len(indices))
                 metrics.write(
                     {"kind": "step", "epoch": epoch + 1, "step": state.global_step, **record}
@@ -277,15 +281,15 @@ class Trainer:
         state.step_in_epoch = step + 1
         if record["skipped"]:
             state.nonfinite_total += 1
-            state.sums["nonfinite_in_a_row"] = state.sums.get("nonfinite_in_a_row", 0) + 1
-            if state.sums["nonfinite_in_a_row"] >= MAX_NONFINITE_IN_A_ROW:
+            state.nonfinite_in_a_row += 1
+            if state.nonfinite_in_a_row >= MAX_NONFINITE_IN_A_ROW:
                 raise TrainingDivergedError(
                     f"training diverged: {MAX_NONFINITE_IN_A_ROW} steps in a row had a non-finite "
                     f"loss or gradient (epoch {epoch + 1}); try a lower --lr "
                     f"(now {self.config.learning_rate:g}) or --resume from the last checkpoint"
                 )
             return
-        state.sums["nonfinite_in_a_row"] = 0
+        state.nonfinite_in_a_row = 0
         for key in ("total", "stft", "mag", "if", "kl", "grad_norm"):
             state.sums[key] = state.sums.get(key, 0.0) + record[key] * batch
         state.sums["items"] = state.sums.get("items", 0) + batch

@@ -1,0 +1,286 @@
+"""The training loop on a tiny model and a few synthetic sounds: seconds, not minutes."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from distill.audio import synth
+from distill.library.model_file import load_model_file
+from distill.model.loss import LossConfig, STFTLossConfig
+from distill.spectral import SpectralConfig
+from distill.training import checkpoint, loop
+from distill.training.config import resolve_config
+from distill.training.loop import StopFlag, TrainingDivergedError
+from distill.training.metrics import DivergenceWatch, read_metrics
+from distill.training.session import loss_for, resume, train
+
+SPECTRAL = SpectralConfig(chunk_seconds=0.5)
+TINY = dict(
+    spectral=SPECTRAL,
+    channels=(4, 8, 8, 16, 16),
+    loss=LossConfig(stft=STFTLossConfig(max_items=2)),
+    preset="conservative",
+    latent_dim=8,
+    batch_size=4,
+    learning_rate=3e-3,
+    augment={"copies": 0},
+    preview_every=100,
+    checkpoint_every=100,
+)
+COMPONENTS = ("total", "stft", "mag", "if", "kl")
+
+
+def make_sounds(folder: Path, count: int = 6) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, audio in synth.demo_corpus(7, count):
+        sf.write(folder / f"{name}.wav", audio[: int(0.9 * 48_000)], 48_000, subtype="PCM_24")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sounds(tmp_path_factory) -> Path:
+    return make_sounds(tmp_path_factory.mktemp("data") / "my sounds")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("home")  # shared so the cache is reused across tests
+
+
+class StopAfter:
+    """A reporter that asks the loop to stop after `steps` steps (a test's Ctrl-C)."""
+
+    def __init__(self, steps: int, stop: StopFlag) -> None:
+        self.steps, self.stop, self.seen, self.messages = steps, stop, 0, []
+
+    def summary(self, lines):
+        self.messages.extend(lines)
+
+    def step(self, record, epoch, step, steps_per_epoch):
+        self.seen += 1
+        if self.seen >= self.steps:
+            self.stop.request("interrupted")
+
+    def epoch(self, record):
+        pass
+
+    def message(self, text):
+        self.messages.append(text)
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return checkpoint.load(run / "checkpoints" / "last.pt")["model"]
+
+
+def test_loss_falls_and_every_component_is_finite_and_non_negative(sounds, home):
+    result = train(sounds, home=home, name="falls", epochs=10, **TINY)
+    records = read_metrics(result.run / "metrics.jsonl")
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert len(epochs) == 10 and result.epochs_completed == 10 and result.stopped is None
+    for r in steps:
+        assert all(math.isfinite(r[k]) and r[k] >= 0 for k in COMPONENTS), r
+        assert math.isfinite(r["grad_norm"]) and r["lr"] >= 0
+    for r in epochs:
+        assert all(math.isfinite(r[f"val_{k}"]) and r[f"val_{k}"] >= 0 for k in COMPONENTS), r
+    first, last = epochs[0], epochs[-1]
+    assert last["train_mag"] < 0.9 * first["train_mag"]
+    assert last["val_mag"] < first["val_mag"]
+    assert any(r["stft"] > 0 for r in steps)  # the audio term switched on after 25 %
+    model, meta = load_model_file(result.model_file)
+    assert meta.training["epochs"] == 10 and meta.stats.std[0] > 0
+    assert model.config.channels == (4, 8, 8, 16, 16)
+
+
+def test_resume_equals_an_uninterrupted_run(sounds, home):
+    whole = train(sounds, home=home, name="whole", epochs=3, **TINY)
+    stop = StopFlag()
+    reporter = StopAfter(4, stop)  # mid-epoch: each epoch has 2 steps of 4 chunks … or more
+    first = train(sounds, home=home, name="parts", epochs=3, reporter=reporter, stop=stop, **TINY)
+    assert first.stopped == "interrupted" and first.epochs_completed < 3
+    assert (first.run / "checkpoints" / "last.pt").exists()
+    rest = resume("parts", home=home)
+    assert rest.stopped is None and rest.epochs_completed == 3
+    a, b = weights(whole.run), weights(rest.run)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # The metrics file of the resumed run continues where the stopped one ended.
+    steps = [r["step"] for r in read_metrics(rest.run / "metrics.jsonl") if r["kind"] == "step"]
+    assert steps == list(range(1, len(steps) + 1))
+
+
+def test_stop_leaves_a_checkpoint_and_a_usable_model(sounds, home):
+    stop = StopFlag()
+    result = train(
+        sounds, home=home, name="stopped", epochs=50, stop=stop, reporter=StopAfter(1, stop), **TINY
+    )
+    assert result.stopped == "interrupted" and result.epochs_completed == 0
+    assert (result.run / "checkpoints" / "last.pt").exists()
+    model, _ = load_model_file(result.model_file)  # no epoch ended: current weights
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_time_limit_stops_gracefully_with_a_model(sounds, home):
+    result = train(sounds, home=home, name="timed", epochs=500, max_minutes=0.002, **TINY)
+    assert result.stopped and "time limit" in result.stopped
+    assert result.model_file is not None and result.model_file.exists()
+
+
+def test_nan_batch_is_skipped_and_counted(sounds, home, monkeypatch):
+    original = loop.Trainer._batch
+    calls = {"n": 0}
+
+    def poisoned(self, dataset, indices):
+        spec, audio = original(self, dataset, indices)
+        if dataset is self.data.train:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                spec = spec.clone()
+                spec[0, 0, 0, 0] = float("nan")
+        return spec, audio
+
+    monkeypatch.setattr(loop.Trainer, "_batch", poisoned)
+    result = train(sounds, home=home, name="nan-once", epochs=2, **TINY)
+    records = read_metrics(result.run / "metrics.jsonl")
+    skipped = [r for r in records if r["kind"] == "step" and r["skipped"]]
+    assert len(skipped) == 1
+    assert records[-1]["nonfinite_steps"] == 1
+    model, _ = load_model_file(result.model_file)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_persistent_nan_stops_with_a_clear_message_and_no_bad_weights(sounds, home, monkeypatch):
+    original = loop.Trainer._batch
+
+    def always_nan(self, dataset, indices):
+        spec, audio = original(self, dataset, indices)
+        return torch.full_like(spec, float("nan")), audio
+
+    monkeypatch.setattr(loop.Trainer, "_batch", always_nan)
+    with pytest.raises(TrainingDivergedError, match=r"non-finite.*--lr"):
+        train(sounds, home=home, name="nan-always", epochs=50, **TINY)
+
+
+def test_split_is_by_file_and_validation_is_never_augmented(sounds, home):
+    stop = StopFlag()
+    reporter = StopAfter(1, stop)
+    overrides = {**TINY, "augment": {"copies": 2}}
+    result = train(
+        sounds, home=home, name="split", epochs=2, stop=stop, reporter=reporter, **overrides
+    )
+    run = json.loads((result.run / "run.json").read_text())
+    train_files, validation_files = set(run["train_files"]), set(run["validation_files"])
+    assert train_files and validation_files and not train_files & validation_files
+    assert len(train_files | validation_files) == 6
+    assert any("augmented copies" in m and "2 augmented" in m for m in reporter.messages)
+
+
+def test_preset_warmup_reaches_the_loss(sounds, home):
+    conservative = loss_for(resolve_config("conservative", 10))
+    aggressive = loss_for(resolve_config("aggressive", 300))
+    assert conservative.kl.warmup_fraction != aggressive.kl.warmup_fraction
+    assert conservative.beta(0.3) != aggressive.beta(0.3)
+    # In a real run, the β logged at every step follows the preset's warm-up.
+    result = train(
+        sounds,
+        home=home,
+        name="beta",
+        epochs=4,
+        kl_warmup_fraction=0.5,
+        **{**TINY, "loss": LossConfig()},
+    )
+    steps = [r for r in read_metrics(result.run / "metrics.jsonl") if r["kind"] == "step"]
+    total = len(steps)
+    beta_max = resolve_config("conservative", 6).kl_beta_max
+    for i, r in enumerate(steps):
+        expected = beta_max * min(i / (0.5 * total), 1.0)
+        assert r["beta"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_batch_never_exceeds_the_number_of_chunks(tmp_path, home):
+    data = make_sounds(tmp_path / "five", 5)
+    result = train(data, home=home, name="small", epochs=1, **{**TINY, "batch_size": 512})
+    spec = json.loads((result.run / "run.json").read_text())
+    assert len(spec["validation_files"]) >= 1 and len(spec["train_files"]) >= 1
+    record = read_metrics(result.run / "metrics.jsonl")[-1]
+    assert record["kind"] == "epoch" and record["step"] == 1  # one step: a batch of all chunks
+
+
+def test_numbered_checkpoints_keep_the_newest_k(sounds, home):
+    result = train(
+        sounds,
+        home=home,
+        name="keep",
+        epochs=4,
+        **{**TINY, "checkpoint_every": 1, "keep_checkpoints": 2},
+    )
+    names = sorted(p.name for p in (result.run / "checkpoints").glob("epoch-*.pt"))
+    assert names == ["epoch-0003.pt", "epoch-0004.pt"]
+
+
+def test_previews_are_audio_and_a_failing_preview_only_warns(sounds, home, monkeypatch):
+    result = train(sounds, home=home, name="previews", epochs=1, **{**TINY, "preview_every": 1})
+    wavs = sorted((result.run / "previews" / "epoch-0001").glob("*.wav"))
+    assert len(wavs) >= 2 + 4  # reconstruction + original + 4 latents
+    for wav in wavs:
+        audio, rate = sf.read(wav)
+        assert rate == 48_000 and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(loop, "write_previews", broken)
+    reporter = StopAfter(10**6, StopFlag())
+    result = train(
+        sounds,
+        home=home,
+        name="bad-preview",
+        epochs=1,
+        reporter=reporter,
+        **{**TINY, "preview_every": 1},
+    )
+    assert result.stopped is None and result.model_file.exists()
+    assert any("warning: preview" in m and "disk on fire" in m for m in reporter.messages)
+
+
+def test_divergence_warning_after_five_rising_epochs():
+    watch = DivergenceWatch(patience=5)
+    fired = [watch.update(v) for v in [5, 4, 4.1, 4.2, 4.3, 4.4, 4.5, 4.6, 3.0, 3.1]]
+    assert fired == [False, False, False, False, False, False, True, False, False, False]
+
+
+def test_kill_9_loses_at_most_the_work_since_the_last_checkpoint(sounds, tmp_path):
+    home = tmp_path / "home"
+    script = (
+        "import sys; from pathlib import Path; from distill.training.session import train;"
+        "from distill.model.loss import LossConfig, STFTLossConfig;"
+        "from distill.spectral import SpectralConfig;"
+        "train(Path(sys.argv[1]), home=Path(sys.argv[2]), name='killed', epochs=500, "
+        "spectral=SpectralConfig(chunk_seconds=0.5), channels=(4, 8, 8, 16, 16), latent_dim=8,"
+        "batch_size=4, preset='conservative', augment={'copies': 0}, preview_every=1000,"
+        "loss=LossConfig(stft=STFTLossConfig(max_items=2)))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(sounds), str(home)])
+    last = home / "runs" / "killed" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)  # let it get into the next epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert last.exists()
+    saved_epoch = checkpoint.load(last)["loop"]["epoch"]
+    assert saved_epoch >= 1
+    result = resume("killed", home=home, epochs=saved_epoch + 1)
+    assert result.epochs_completed == saved_epoch + 1 and result.model_file.exists()
