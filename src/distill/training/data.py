@@ -83,11 +83,11 @@ def split_sources(
     usable: list[Path], data_dir: Path, config: TrainingConfig
 ) -> tuple[list[Path], list[Path]]:
     """Train / validation split by source file, keyed by the path inside the data folder so that
-    moving the folder keeps the same split."""
-    root = Path(data_dir).resolve()
+    moving the folder keeps the same split. `usable` must lie under `data_dir` as given (links
+    are not resolved: a folder of links to files elsewhere is a valid dataset)."""
     return split_by_file(
         usable,
         config.validation_fraction,
         config.seed,
-        key=lambda p: Path(p).resolve().relative_to(root).as_posix(),
+        key=lambda p: Path(p).relative_to(data_dir).as_posix(),
     )

@@ -72,6 +72,7 @@ class LoopState:
     best_epoch: int = -1
     nonfinite_total: int = 0
     nonfinite_in_a_row: int = 0
+    progress: float = 0.0  # share of the schedule done at the last step (see Trainer.progress)
     sums: dict[str, float] = field(default_factory=dict)  # running sums of this epoch's steps
     divergence: DivergenceWatch = field(default_factory=DivergenceWatch)
     last_epoch_record: dict = field(default_factory=dict)
@@ -85,6 +86,7 @@ class LoopState:
             "best_epoch": self.best_epoch,
             "nonfinite_total": self.nonfinite_total,
             "nonfinite_in_a_row": self.nonfinite_in_a_row,
+            "progress": self.progress,
             "sums": dict(self.sums),
             "divergence": self.divergence.state(),
             "last_epoch_record": dict(self.last_epoch_record),
@@ -100,6 +102,7 @@ class LoopState:
             best_epoch=data["best_epoch"],
             nonfinite_total=data["nonfinite_total"],
             nonfinite_in_a_row=data["nonfinite_in_a_row"],
+            progress=data["progress"],
             sums=dict(data["sums"]),
             divergence=DivergenceWatch.from_state(data["divergence"]),
             last_epoch_record=dict(data["last_epoch_record"]),
@@ -153,19 +156,33 @@ class Trainer:
         self.batch_size = effective_batch_size(self.config.batch_size, len(data.train))
         self.steps_per_epoch = math.ceil(len(data.train) / self.batch_size)
         self.total_steps = self.steps_per_epoch * self.config.epochs
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.loss = VAELoss(spec.loss, spec.spectral, data.stats)
         self.state = LoopState()
         self.started = time.monotonic()
+        self._progress_at_start = 0.0
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.loss = VAELoss(spec.loss, spec.spectral, data.stats)
 
     # -- schedule ---------------------------------------------------------------------------
-    def _lr_factor(self, step: int) -> float:
-        warmup = max(1, round(self.config.warmup_fraction * self.total_steps))
-        if step < warmup:
-            return (step + 1) / warmup
+    def progress(self) -> float:
+        """Share of training done, 0…1: it drives the LR schedule, the KL warm-up and the start
+        of the audio loss. With a time limit the whole schedule is fitted into the time: progress
+        is the larger of steps done / planned steps and the elapsed share of the time left when
+        this session started, so a 15-minute run warms up, anneals and ends in 15 minutes."""
+        by_steps = self.state.global_step / max(1, self.total_steps)
+        if not self.config.max_minutes:
+            return by_steps
+        elapsed = (time.monotonic() - self.started) / (self.config.max_minutes * 60)
+        by_time = self._progress_at_start + (1 - self._progress_at_start) * elapsed
+        return min(1.0, max(by_steps, by_time))
+
+    def _lr_factor(self, _step: int) -> float:
+        progress = self.progress()
+        warmup = self.config.warmup_fraction
+        if progress < warmup:
+            return max(progress / warmup, 1.0 / max(1, self.total_steps))
         if self.config.lr_schedule == "constant":
             return 1.0
-        done = (step - warmup) / max(1, self.total_steps - warmup)
+        done = (progress - warmup) / max(1e-9, 1 - warmup)
         return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -193,6 +210,7 @@ class Trainer:
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.state = LoopState.from_dict(state["loop"])
+        self._progress_at_start = self.state.progress
 
     def _save_last(self) -> None:
         checkpoint.atomic_save(self._checkpoint_state(), self.run.checkpoints / checkpoint.LAST)
@@ -206,7 +224,7 @@ class Trainer:
 
     def _train_step(self, spec: torch.Tensor, audio: torch.Tensor) -> dict:
         self.model.train()
-        progress = self.state.global_step / max(1, self.total_steps)
+        progress = self.progress()
         self.optimizer.zero_grad(set_to_none=True)
         with self.autocast:
             prediction, mu, logvar = self.model(spec)
@@ -279,6 +297,7 @@ class Trainer:
         state = self.state
         state.global_step += 1
         state.step_in_epoch = step + 1
+        state.progress = self.progress()
         if record["skipped"]:
             state.nonfinite_total += 1
             state.nonfinite_in_a_row += 1

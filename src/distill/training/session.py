@@ -56,6 +56,7 @@ def train(
     data_dir = Path(data_dir).expanduser().resolve()
     home_dir = resolve_home(home)
     report = check_folder(data_dir)
+    data_dir = report.directory  # the paths of report.usable are under exactly this folder
     for verdict in report.files:
         if not verdict.usable:
             reporter.message(f"skipping {verdict.path}: {verdict.reason}")

@@ -1,0 +1,1 @@
+"""Turning a trained model's latents into audio."""
