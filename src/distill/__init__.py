@@ -1,3 +1,37 @@
-"""Distill: train a generative model on your own recordings and explore it with musical sliders."""
+"""Distill: train a generative model on your own recordings and explore it with musical sliders.
+
+The Python API the CLI and the UI are built on; names are imported on first use so that
+`import distill` (and `distill --help`) stays fast:
+
+    import distill
+    result = distill.train("~/samples/kicks", name="kicks", max_minutes=15)
+    model, info = distill.load(result.model_file)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "train": ("distill.training.session", "train"),
+    "resume": ("distill.training.session", "resume"),
+    "load": ("distill.library.model_file", "load_model_file"),
+    "check_dataset": ("distill.audio.check", "check_dataset"),
+    "resynthesize": ("distill.generation.resynth", "resynthesize"),
+    "TrainingConfig": ("distill.training.config", "TrainingConfig"),
+    "LossConfig": ("distill.model.loss", "LossConfig"),
+    "SpectralConfig": ("distill.spectral.config", "SpectralConfig"),
+    "ModelConfig": ("distill.model.vae", "ModelConfig"),
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module, attribute = _EXPORTS[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'distill' has no attribute {name!r}")
