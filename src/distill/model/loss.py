@@ -33,8 +33,10 @@ class STFTLossConfig:
     win_lengths: tuple[int, ...] = (2048, 1024, 512, 256)
     start_fraction: float = 0.25  # of all training steps: the term is off before this
     ramp_fraction: float = 0.15  # then rises linearly to `weight` over this fraction
-    max_items: int = 8  # chunks of each batch that go through the inverse
-    nnls_iterations: int = 10  # cheaper inverse inside the loss (50 for final audio)
+    # Chunks of each batch that go through the inverse, and its NNLS steps (50 for final audio):
+    # 4 items × 5 steps cost 0.15 s per step of 32 on 2 cores, against 0.34 s for 8 × 10.
+    max_items: int = 4
+    nnls_iterations: int = 5
     refine_iterations: int = 0  # consistency steps inside the loss (0 = pure IF phase)
 
 

@@ -24,6 +24,7 @@ from distill.model.loss import VAELoss
 from distill.model.vae import ConvVAE
 from distill.training import checkpoint
 from distill.training.data import TrainingData
+from distill.training.device import keep_freed_memory
 from distill.training.metrics import DivergenceWatch, MetricsLog
 from distill.training.preview import write_previews
 from distill.training.run import RunFolder, RunSpec, now_iso
@@ -139,12 +140,15 @@ class Trainer:
         self.reporter = reporter or QuietReporter()
         self.stop = stop or StopFlag()
         self.config = spec.training
+        self.precision = precision
         self.autocast = (
             torch.autocast(device.type, dtype=torch.bfloat16)
             if precision == "bf16"
             else contextlib.nullcontext()
         )
         torch.manual_seed(self.config.seed)
+        if device.type == "cpu":
+            keep_freed_memory()
         self.model = ConvVAE(spec.model).to(device)
         if precision == "bf16":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -152,6 +156,9 @@ class Trainer:
             self.model.parameters(),
             lr=self.config.learning_rate,
             weight_decay=self.config.weight_decay,
+            # One fused kernel instead of ~10 tensor ops per parameter: 0.45–1.45 s → 0.02 s
+            # per step on 2 CPU cores for 27 M parameters (bench/train_speed.py).
+            fused=device.type in ("cpu", "cuda"),
         )
         self.batch_size = effective_batch_size(self.config.batch_size, len(data.train))
         self.steps_per_epoch = math.ceil(len(data.train) / self.batch_size)

@@ -15,7 +15,7 @@ from distill.spectral.config import SpectralConfig
 from distill.training import checkpoint
 from distill.training.config import TrainingConfig, resolve_config
 from distill.training.data import check_folder, prepare_training_data, split_sources
-from distill.training.device import pick_device
+from distill.training.device import pick_device, pick_precision
 from distill.training.loop import QuietReporter, Reporter, StopFlag, Trainer, TrainResult
 from distill.training.metrics import MetricsLog
 from distill.training.run import RunFolder, RunSpec, find_run_folder, new_run_folder, now_iso
@@ -44,7 +44,7 @@ def train(
     channels: tuple[int, ...] | None = None,
     reporter: Reporter | None = None,
     stop: StopFlag | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
     **overrides,
 ) -> TrainResult:
     """Train a new model on the recordings in `data_dir`; see TrainingConfig for `overrides`.
@@ -91,7 +91,7 @@ def resume(
     home: str | Path | None = None,
     reporter: Reporter | None = None,
     stop: StopFlag | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
     **overrides,
 ) -> TrainResult:
     """Continue a run from its last checkpoint. `overrides` may change max_minutes, device,
@@ -144,7 +144,7 @@ def _run(
     )
     for line in data.skipped:
         reporter.message(f"skipping {line}")
-    trainer = Trainer(run, spec, data, device, reporter, stop, precision)
+    trainer = Trainer(run, spec, data, device, reporter, stop, pick_precision(precision, device))
     last = run.checkpoints / checkpoint.LAST
     if resume:
         if not last.exists():
@@ -191,5 +191,5 @@ def summary_lines(
         f"{loss.kl.free_bits:g} nats/dim",
         f"model: ConvVAE {params / 1e6:.1f} M parameters, latent {spec.model.latent_dim}, "
         f"input {spec.model.n_mels}×{spec.model.frames}",
-        f"device: {device}, threads {torch.get_num_threads()}",
+        f"device: {device}, threads {torch.get_num_threads()}, precision {trainer.precision}",
     ]
