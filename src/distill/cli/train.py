@@ -16,15 +16,14 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Annotated, ClassVar, TextIO
+from typing import Annotated, ClassVar
 
 import typer
 
+from distill.cli.train_display import Display, PlainDisplay, RichDisplay, fmt, say
 from distill.errors import UserError
 
-STEP_LINE_SECONDS = 10.0  # plain output: at most one step line per 10 s (every epoch gets a line)
 SIGNAL_EXIT_BASE = (
     128  # shell convention: killed by signal N exits 128 + N (SIGINT 130, SIGTERM 143)
 )
@@ -150,7 +149,7 @@ def train_command(
     out = sys.stderr if json_output else sys.stdout
     interactive = not json_output and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
     stop = StopFlag()
-    reporter: _Display = (
+    reporter: Display = (
         RichDisplay(stop)
         if interactive
         else PlainDisplay(out, stop, every_step=bool(shared.get("verbose")))
@@ -182,17 +181,17 @@ def train_command(
                 )
     except KeyboardInterrupt:
         reporter.close()
-        _say(out, _quit_message(reporter, home))
+        say(out, _quit_message(reporter, home))
         raise typer.Exit(signals.exit_code or SIGNAL_EXIT_BASE + signal.SIGINT) from None
     finally:
         reporter.close()
 
-    code = signals.exit_code if result.stopped else 0
+    code = signals.exit_code if result.stopped in StopOnSignals.REASONS.values() else 0
     command = resume_command(result.run, home) if result.stopped else None
     if json_output:
         typer.echo(json.dumps(_result_json(result, reporter, command), indent=2))
     for line in _ending_lines(result, reporter, command):
-        _say(out, line)
+        say(out, line)
     if code:
         raise typer.Exit(code)
 
@@ -273,237 +272,6 @@ def _spectral(chunk_seconds: float):
     return SpectralConfig(chunk_seconds=chunk_seconds)
 
 
-# --- progress displays ------------------------------------------------------------------------
-
-
-class _Display:
-    """What both displays share: the run's size, where the last step was, the ETA.
-
-    Implements the loop's Reporter protocol (summary, step, epoch, message).
-    """
-
-    def __init__(self, stop) -> None:
-        self.stop = stop
-        self.run: Path | None = None
-        self.total_epochs: int | None = None
-        self.steps_per_epoch: int | None = None
-        self.position: tuple[int, int, int] | None = None  # (epoch from 1, step, steps per epoch)
-        self.training = False  # True once the loop is about to start (a stop can then save)
-        self.val_total: float | None = None
-        self._stop_announced = False
-        self._first_step: tuple[float, int] | None = None  # (time, global step) this session
-
-    def summary(self, lines: list[str]) -> None:
-        for line in lines:
-            if line.startswith("run: "):
-                self.run = Path(line.removeprefix("run: "))
-        self.total_epochs = _planned_epochs(self.run)
-        self.training = True
-
-    def _note_step(self, epoch: int, step: int, steps_per_epoch: int) -> None:
-        self.position = (epoch + 1, step, steps_per_epoch)
-        self.steps_per_epoch = steps_per_epoch
-        if self._first_step is None:
-            self._first_step = (time.monotonic(), self._done_steps() - 1)
-
-    def _done_steps(self) -> int:
-        epoch, step, per_epoch = self.position or (1, 0, 0)
-        return (epoch - 1) * per_epoch + step
-
-    def eta_seconds(self) -> float | None:
-        """Wall time left at this session's pace (validation and previews included)."""
-        if not (self._first_step and self.total_epochs and self.steps_per_epoch):
-            return None
-        started, steps_before = self._first_step
-        done_here = self._done_steps() - steps_before
-        if done_here <= 0:
-            return None
-        left = self.total_epochs * self.steps_per_epoch - self._done_steps()
-        return max(0, left) * (time.monotonic() - started) / done_here
-
-    def stop_notice(self) -> str | None:
-        """Once, after a stop was asked for: what happens now."""
-        if not self.stop.reason or self._stop_announced:
-            return None
-        self._stop_announced = True
-        return (
-            f"{self.stop.reason}: finishing this step, then saving a checkpoint and the model "
-            "(Ctrl-C again quits without saving)"
-        )
-
-    def epoch_of(self, number: int) -> str:
-        return f"{number}/{self.total_epochs}" if self.total_epochs else f"{number}"
-
-    def close(self) -> None: ...
-
-
-class PlainDisplay(_Display):
-    """One line per epoch and at most one step line per STEP_LINE_SECONDS (every step if verbose):
-    for logs, pipes and --json (then on stderr)."""
-
-    def __init__(self, out: TextIO, stop, every_step: bool = False) -> None:
-        super().__init__(stop)
-        self.out, self.every_step = out, every_step
-        self._last_line: float | None = None
-
-    def summary(self, lines: list[str]) -> None:
-        super().summary(lines)
-        for line in lines:
-            _say(self.out, line)
-
-    def step(self, record: dict, epoch: int, step: int, steps_per_epoch: int) -> None:
-        self._note_step(epoch, step, steps_per_epoch)
-        now = time.monotonic()
-        if self.every_step or self._last_line is None or now - self._last_line >= STEP_LINE_SECONDS:
-            self._last_line = now
-            where = f"epoch {self.epoch_of(epoch + 1)}  step {step}/{steps_per_epoch}"
-            _say(self.out, f"{where}  {_step_losses(record)}")
-        notice = self.stop_notice()
-        if notice:
-            _say(self.out, notice)
-
-    def epoch(self, record: dict) -> None:
-        self.val_total = record.get("val_total")
-        self._last_line = time.monotonic()
-        _say(self.out, _epoch_line(record, self))
-
-    def message(self, text: str) -> None:
-        _say(self.out, text)
-
-
-class RichDisplay(_Display):
-    """A progress bar (epoch, step, loss, validation loss, ETA); epoch lines print above it."""
-
-    def __init__(self, stop) -> None:
-        from rich.console import Console
-
-        super().__init__(stop)
-        self.console = Console(highlight=False)
-        self.progress = None
-        self.task = None
-
-    def summary(self, lines: list[str]) -> None:
-        super().summary(lines)
-        for line in lines:
-            self.console.print(_escape(line), style="dim" if not line.startswith("run:") else None)
-
-    def step(self, record: dict, epoch: int, step: int, steps_per_epoch: int) -> None:
-        self._note_step(epoch, step, steps_per_epoch)
-        if self.progress is None:
-            self._start()
-        loss = "skipped" if record.get("skipped") else _num(record.get("total"))
-        self.progress.update(
-            self.task,
-            completed=self._done_steps(),
-            epoch=self.epoch_of(epoch + 1),
-            step=f"{step}/{steps_per_epoch}",
-            loss=loss,
-        )
-        notice = self.stop_notice()
-        if notice:
-            self.console.print(_escape(notice), style="yellow")
-
-    def _start(self) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("epoch {task.fields[epoch]}"),
-            TextColumn("step {task.fields[step]}"),
-            BarColumn(),
-            TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
-        total = self.total_epochs * self.steps_per_epoch if self.total_epochs else None
-        # Created at the resumed position, so the speed (and ETA) counts only this session's steps.
-        self.task = self.progress.add_task(
-            "train",
-            total=total,
-            completed=self._done_steps() - 1,
-            epoch="",
-            step="",
-            loss="-",
-            val=_num(self.val_total),
-        )
-        self.progress.start()
-
-    def epoch(self, record: dict) -> None:
-        self.val_total = record.get("val_total")
-        if self.progress is not None:
-            self.progress.update(self.task, val=_num(self.val_total))
-        self.console.print(_escape(_epoch_line(record, self)))
-
-    def message(self, text: str) -> None:
-        style = "yellow" if text.startswith("warning") else None
-        self.console.print(_escape(text), style=style)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-
-def _planned_epochs(run: Path | None) -> int | None:
-    """The run's epoch count, from the run.json the session wrote before training."""
-    if run is None:
-        return None
-    try:
-        return int(json.loads((run / "run.json").read_text(encoding="utf-8"))["training"]["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _step_losses(record: dict) -> str:
-    if record.get("skipped"):
-        return "skipped: non-finite loss or gradient"
-    return (
-        f"loss {_num(record.get('total'))} ({_components(record, '')})  "
-        f"β {_num(record.get('beta'), 3)}  lr {_num(record.get('lr'), 3)}"
-    )
-
-
-def _epoch_line(record: dict, display: _Display) -> str:
-    line = (
-        f"epoch {display.epoch_of(record.get('epoch', 0))}  "
-        f"train {_num(record.get('train_total'))} ({_components(record, 'train_')})  "
-        f"val {_num(record.get('val_total'))}  {_num(record.get('samples_per_s'), 3)} samples/s"
-    )
-    eta = display.eta_seconds()
-    if eta is not None and display.total_epochs and record.get("epoch", 0) < display.total_epochs:
-        line += f"  ETA {_duration(eta)}"
-    if record.get("best_epoch") == record.get("epoch"):
-        line += "  (best)"
-    return line
-
-
-def _components(record: dict, prefix: str) -> str:
-    return " ".join(f"{k} {_num(record.get(prefix + k))}" for k in ("stft", "mag", "if", "kl"))
-
-
-def _num(value, digits: int = 4) -> str:
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "-"
-    return f"{value:.{digits}g}"
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _say(out: TextIO, line: str) -> None:
-    print(line, file=out, flush=True)
-
-
 # --- signals ----------------------------------------------------------------------------------
 
 
@@ -517,7 +285,7 @@ class StopOnSignals:
 
     REASONS: ClassVar[dict[int, str]] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
-    def __init__(self, stop, display: _Display) -> None:
+    def __init__(self, stop, display: Display) -> None:
         self.stop, self.display = stop, display
         self.received: int | None = None  # the signal that asked for the stop
         self.last: int | None = None
@@ -563,7 +331,7 @@ def resume_command(run: Path, home: Path | None) -> str:
     return shlex.join(parts)
 
 
-def _stopped_line(result, display: _Display, command: str) -> str:
+def _stopped_line(result, display: Display, command: str) -> str:
     where = ""
     if display.position:
         epoch, step, per_epoch = display.position
@@ -579,27 +347,27 @@ def _stopped_line(result, display: _Display, command: str) -> str:
     return f"stopped ({result.stopped}){where} — checkpoint saved; {model}. Resume with: {command}"
 
 
-def _ending_lines(result, display: _Display, command: str | None) -> list[str]:
+def _ending_lines(result, display: Display, command: str | None) -> list[str]:
     run = Path(result.run)
     if result.stopped:
         lines = [_stopped_line(result, display, command)]
     else:
         last = result.last_epoch
         lines = [
-            f"finished {result.epochs_completed} epochs: train {_num(last.get('train_total'))}, "
-            f"val {_num(last.get('val_total'))}; best epoch {result.best_epoch}"
+            f"finished {result.epochs_completed} epochs: train {fmt(last.get('train_total'))}, "
+            f"val {fmt(last.get('val_total'))}; best epoch {result.best_epoch}"
         ]
     lines += [
         f"run folder:  {run}",
         f"metrics:     {run / 'metrics.jsonl'}",
-        f"previews:    {run / 'previews'}",
+        f"previews:    {run / 'previews'}{'' if (run / 'previews').is_dir() else ' (none yet)'}",
         f"checkpoints: {run / 'checkpoints'}",
         f"model:       {result.model_file or '(none)'}",
     ]
     return lines
 
 
-def _result_json(result, display: _Display, command: str | None) -> dict:
+def _result_json(result, display: Display, command: str | None) -> dict:
     run = Path(result.run)
     position = None
     if display.position:
@@ -626,7 +394,7 @@ def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _quit_message(display: _Display, home: Path | None) -> str:
+def _quit_message(display: Display, home: Path | None) -> str:
     if not display.training or display.run is None:
         return "interrupted before training started: nothing was trained"
     if (display.run / "checkpoints" / "last.pt").exists():

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distill.audio.check import DatasetReport, check_dataset
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
 from distill.training.augment import augmentations
@@ -31,13 +30,6 @@ class TrainingData:
     skipped: list[str] = field(default_factory=list)  # one line per file that could not be used
     computed: int = 0  # cache entries computed this time
     reused: int = 0  # cache entries found ready
-
-
-def check_folder(data_dir: Path) -> DatasetReport:
-    """The dataset check that runs before training; raises a UserError if too few files remain."""
-    report = check_dataset(data_dir)
-    report.require_enough()
-    return report
 
 
 def prepare_training_data(

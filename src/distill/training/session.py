@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from distill.audio.check import check_dataset
 from distill.errors import UserError
 from distill.home import resolve_home
 from distill.model.loss import LossConfig
@@ -14,7 +15,7 @@ from distill.model.vae import ModelConfig
 from distill.spectral.config import SpectralConfig
 from distill.training import checkpoint
 from distill.training.config import TrainingConfig, resolve_config
-from distill.training.data import check_folder, prepare_training_data, split_sources
+from distill.training.data import prepare_training_data, split_sources
 from distill.training.device import pick_device, pick_precision
 from distill.training.loop import QuietReporter, Reporter, StopFlag, Trainer, TrainResult
 from distill.training.metrics import MetricsLog
@@ -55,14 +56,16 @@ def train(
     reporter = reporter or QuietReporter()
     data_dir = Path(data_dir).expanduser().resolve()
     home_dir = resolve_home(home)
-    report = check_folder(data_dir)
+    report = check_dataset(data_dir)
     data_dir = report.directory  # the paths of report.usable are under exactly this folder
     for verdict in report.files:
         if not verdict.usable:
             reporter.message(f"skipping {verdict.path}: {verdict.reason}")
+    report.require_enough()  # after the skipped files are listed, so the refusal makes sense
     usable = report.usable
     config = resolve_config(preset, len(usable), **overrides)
     spectral = spectral or SpectralConfig()
+    pick_device(config.device)  # refuse an unavailable device before a run folder exists
     train_files, validation_files = split_sources(usable, data_dir, config)
     spec = RunSpec(
         name=name or data_dir.name,

@@ -1,0 +1,262 @@
+"""`distill train` through the real entry point, in a subprocess: exit codes, one-line errors,
+--json output, and Ctrl-C / SIGTERM saving a checkpoint and a model that --resume continues.
+
+A tiny model (hidden --channels, --chunk-seconds) on six short synthetic sounds keeps each run to a
+few seconds; --threads 1 keeps a busy test machine from slowing torch down by oversubscription.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+from distill.audio import synth
+from distill.training.metrics import read_metrics
+
+ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()", "train"]
+TINY = [
+    *("--channels", "8,16,16,32,32"),
+    *("--chunk-seconds", "0.5"),
+    *("--batch-size", "4"),
+    *("--threads", "1"),
+]
+COMPONENTS = ("total", "stft", "mag", "if", "kl")
+RATE = 48_000
+
+
+def write_sounds(folder: Path, count: int) -> Path:
+    """`count` different 0.5–1 s sounds: notes, a chirp, drums."""
+    folder.mkdir(parents=True)
+    makers = [
+        lambda: synth.sine(220.0, 0.5),
+        lambda: synth.harmonic_note(330.0, 0.8),
+        lambda: synth.chirp(200.0, 2000.0, 0.6),
+        lambda: synth.kick(0.6),
+        lambda: synth.snare(0.5),
+        lambda: synth.pluck(440.0, 1.0),
+    ]
+    for i, make in enumerate(makers[:count]):
+        sf.write(folder / f"sound {i}.wav", make(), RATE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sounds(tmp_path_factory) -> Path:
+    return write_sounds(tmp_path_factory.mktemp("data") / "my sounds", 6)
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "distill home"
+
+
+def environment(home: Path) -> dict:
+    return {**os.environ, "DISTILL_HOME": str(home), "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
+
+
+def run_train(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*ENTRY, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=environment(home),
+        timeout=180,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *needles: str) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+# --- errors: one line, the right exit code ------------------------------------------------------
+
+
+def test_missing_folder_is_one_line_and_exit_2(tmp_path, home):
+    result = run_train(home, str(tmp_path / "no such folder"))
+    assert_one_line_error(result, 2, "folder not found", "no such folder")
+    assert not (home / "runs").exists()  # nothing was started
+
+
+def test_too_few_usable_files_exit_1(tmp_path, home):
+    folder = write_sounds(tmp_path / "three", 3)
+    result = run_train(home, str(folder), *TINY)
+    assert_one_line_error(result, 1, "only 3 usable", "need at least 5")
+
+
+def test_unknown_preset_names_the_valid_ones(sounds, home):
+    result = run_train(home, str(sounds), "--preset", "fast")
+    assert_one_line_error(result, 2, "'fast'", "auto", "conservative", "balanced", "aggressive")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--lr", "3"], ["--lr", "(0, 1]"]),
+        (["--epochs", "0"], ["--epochs"]),
+        (["--device", "tpu"], ["--device", "cpu"]),
+        (["--channels", "8,x"], ["--channels"]),
+    ],
+)
+def test_bad_settings_name_the_flag(sounds, home, args, needles):
+    assert_one_line_error(run_train(home, str(sounds), *args), 2, *needles)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_one_line(sounds, home):
+    result = run_train(home, str(sounds), "--device", "cuda")
+    assert_one_line_error(result, 2, "--device cuda", "--device cpu")
+    assert not (home / "runs").exists()  # refused before a run folder was made
+
+
+def test_data_dir_or_resume_exactly_one(sounds, home):
+    assert_one_line_error(run_train(home), 2, "--resume")
+    assert_one_line_error(run_train(home, str(sounds), "--resume", "x"), 2, "not both")
+    result = run_train(home, "--resume", "x", "--lr", "0.1")
+    assert_one_line_error(result, 2, "--lr cannot change")
+
+
+def test_resume_of_an_unknown_run(home):
+    assert_one_line_error(run_train(home, "--resume", "nothing here"), 2, "no run called")
+
+
+# --- a whole run ------------------------------------------------------------------------------
+
+
+def test_tiny_run_with_json(sounds, home):
+    result = run_train(home, str(sounds), "--epochs", "2", "--seed", "3", *TINY, "--json")
+
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
+    run = Path(out["run"])
+    assert run.parent == home.resolve() / "runs" and out["name"] == "my-sounds"
+    assert out["epochs_completed"] == 2 and out["stopped"] is None and out["best_epoch"] in (1, 2)
+    assert Path(out["model_file"]).is_file() and Path(out["model_file"]).parent == run
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert any(Path(out["previews"]).rglob("*.wav"))  # the last epoch always writes previews
+    assert out["final_metrics"]["epoch"] == 2 and out["final_metrics"]["val_total"] > 0
+
+    records = read_metrics(Path(out["metrics"]))
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert len(epochs) == 2 and len(steps) == epochs[-1]["step"]
+    for record in steps:
+        assert all(record[k] >= 0 for k in COMPONENTS)
+    for record in epochs:
+        assert all(record[f"train_{k}"] >= 0 and record[f"val_{k}"] >= 0 for k in COMPONENTS)
+    assert any(r["stft"] > 0 for r in steps)  # the MR-STFT term starts at 25 % of training
+
+    # Human progress went to stderr: the config summary and one line per epoch.
+    assert "preset: conservative" in result.stderr
+    assert "epoch 2/2  train " in result.stderr and "samples/s" in result.stderr
+    assert f"model:       {out['model_file']}" in result.stderr
+
+
+# --- stopping with a signal -----------------------------------------------------------------
+
+
+def start_long_run(sounds: Path, home: Path, name: str, out_dir: Path, *extra: str):
+    """A tiny run with far more epochs than the test waits for, output going to files."""
+    stdout = (out_dir / f"{name}.out").open("w", encoding="utf-8")
+    stderr = (out_dir / f"{name}.err").open("w", encoding="utf-8")
+    args = [str(sounds), "--name", name, "--epochs", "500", *TINY, *extra]
+    process = subprocess.Popen([*ENTRY, *args], stdout=stdout, stderr=stderr, env=environment(home))
+    return process, stdout, stderr
+
+
+def wait_for_a_step(process: subprocess.Popen, metrics: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "training ended before it was signalled"
+        if metrics.exists() and any(r.get("kind") == "step" for r in read_metrics(metrics)):
+            return
+        time.sleep(0.05)
+    process.kill()
+    pytest.fail("no training step within the timeout")
+
+
+def stop_with(process, signum: int, files) -> tuple[int, str, str]:
+    process.send_signal(signum)
+    try:
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for f in files:
+            f.close()
+    return code, *(Path(f.name).read_text(encoding="utf-8") for f in files)
+
+
+def test_ctrl_c_saves_then_resume_finishes(sounds, home, tmp_path):
+    process, *files = start_long_run(sounds, home, "sig int", tmp_path, "--json")
+    run = home / "runs" / "sig-int"
+    wait_for_a_step(process, run / "metrics.jsonl")
+
+    code, stdout, stderr = stop_with(process, signal.SIGINT, files)
+
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    out = json.loads(stdout)
+    assert out["stopped"] == "interrupted"
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "model.distill").is_file() and out["model_file"] == str(run / "model.distill")
+    assert "stopped (interrupted) at epoch" in stderr and "--resume" in stderr
+
+    # The printed command, run as printed (its --home is quoted: the path has a space).
+    command = shlex.split(out["resume_command"])
+    assert command[:4] == ["distill", "train", "--resume", "sig-int"]
+    assert command[4:] == ["--home", str(home.resolve())]
+    epochs = out["stopped_at"]["epoch"]  # finish the epoch it was stopped in
+    resumed = run_train(home, *command[2:], "--epochs", str(epochs), "--json")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming sig-int at epoch {epochs}" in resumed.stderr
+    final = json.loads(resumed.stdout)
+    assert final["stopped"] is None and final["epochs_completed"] == epochs
+    assert final["run"] == str(run)
+    records = read_metrics(run / "metrics.jsonl")
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == list(range(1, epochs + 1))
+
+
+def test_sigterm_saves_and_exits_143(sounds, home, tmp_path):
+    process, *files = start_long_run(sounds, home, "term", tmp_path)  # human output this time
+    run = home / "runs" / "term"
+    wait_for_a_step(process, run / "metrics.jsonl")
+
+    code, stdout, stderr = stop_with(process, signal.SIGTERM, files)
+
+    assert code == 143, stdout + stderr
+    assert "Traceback" not in stderr
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "model.distill").is_file()
+    assert "stopped (terminated) at epoch" in stdout
+    assert "Resume with: distill train --resume term --home" in stdout
+    assert f"run folder:  {run}" in stdout and f"metrics:     {run / 'metrics.jsonl'}" in stdout
+
+
+def test_time_limit_is_a_normal_ending(sounds, home):
+    result = run_train(
+        home, str(sounds), "--epochs", "500", "--max-minutes", "0.05", *TINY, "--json"
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["stopped"] == "time limit of 0.05 min reached"
+    assert Path(out["model_file"]).is_file()
+    assert "stopped (time limit of 0.05 min reached) at epoch" in result.stderr
+    assert "Resume with: distill train --resume my-sounds" in result.stderr
