@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
+from distill.atomic import atomic_write
 from distill.errors import UserError
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral.config import SpectralConfig
@@ -86,16 +85,9 @@ def save_model_file(path: Path, model: ConvVAE, metadata: ModelMetadata) -> Path
             raise ValueError(f"refusing to save non-finite weights ({name})")
     document = metadata.to_dict() | {"sha256": _digest(tensors)}
     payload = save(tensors, metadata={"distill": json.dumps(document)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(payload))
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise ModelFileError(
             f"cannot write {path} ({err.strerror}): free some disk space or choose another folder"
         ) from err

@@ -20,10 +20,8 @@ and no file here is ever unpickled: safetensors and JSON only.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import hashlib
 import json
-import os
 import shutil
 import struct
 import tempfile
@@ -38,6 +36,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors
 
+from distill.atomic import atomic_write
 from distill.audio.read import AudioReadError, iter_mono_blocks, read_mono
 from distill.errors import UserError
 from distill.spectral.config import SpectralConfig
@@ -400,7 +399,7 @@ class _EntryWriter:
                 part.seek(0)
                 shutil.copyfileobj(part, out, _IO_BLOCK)
 
-        _atomic_write(path, write)
+        atomic_write(path, write)
 
 
 class _ContentIndex:
@@ -457,7 +456,7 @@ class _ContentIndex:
             return
         text = json.dumps({"version": FORMAT_VERSION, "files": self._entries}, ensure_ascii=False)
         try:
-            _atomic_write(self._path, lambda out: out.write(text.encode("utf-8")))
+            atomic_write(self._path, lambda out: out.write(text.encode("utf-8")))
         except OSError as err:
             raise _cache_write_error(self._path.parent, err) from err
 
@@ -471,19 +470,6 @@ def _file_sha256(path: Path) -> str:
     except OSError as err:
         raise AudioReadError(f"{path.name}: cannot read ({err.strerror or err})") from err
     return digest.hexdigest()
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write `path` via a temporary file in the same folder: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _cache_write_error(cache_dir: Path, err: OSError) -> CacheError:

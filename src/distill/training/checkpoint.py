@@ -7,13 +7,12 @@ folder; the model a user shares is the safetensors-based final model, not a chec
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
+from distill.atomic import atomic_write
 from distill.errors import UserError
 
 LAST, BEST = "last.pt", "best.pt"
@@ -25,25 +24,14 @@ class CheckpointError(UserError):
 
 
 def atomic_save(state: dict, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`: a crash at any
-    moment leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Save `state` atomically (see distill.atomic): a crash leaves the old file or the new one."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save(state, f))
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise CheckpointError(
             f"cannot write checkpoint {path} ({err.strerror}): "
             "free some disk space or choose another --home"
         ) from err
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path: Path) -> dict:

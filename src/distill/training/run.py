@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from distill.atomic import atomic_write
 from distill.errors import UserError
 from distill.home import safe_name
 from distill.model.loss import LossConfig
@@ -86,11 +85,8 @@ class RunSpec:
         )
 
     def save(self, folder: RunFolder) -> None:
-        folder.path.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".run.", suffix=".tmp", dir=folder.path)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2)
-        os.replace(tmp, folder.spec_file)
+        text = json.dumps(self.to_dict(), indent=2)
+        atomic_write(folder.spec_file, lambda f: f.write(text.encode("utf-8")))
 
     @classmethod
     def load(cls, folder: RunFolder) -> RunSpec:
