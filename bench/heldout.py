@@ -14,6 +14,7 @@ Ends with one JSON line: mrstft, lsd_db, sisdr_db, roundtrip_mrstft (+ details).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -26,6 +27,7 @@ import torch
 from distill.audio.read import AUDIO_EXTENSIONS, read_mono
 from distill.generation.resynth import resynthesize
 from distill.library.model_file import load_model_file
+from distill.model.loss import LossConfig
 from distill.spectral import analyze, synthesize
 from distill.spectral.quality import measure
 from distill.training.session import train
@@ -98,9 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--stft-weight",
+        type=float,
+        default=None,
+        help="MR-STFT loss weight (default: LossConfig's)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    loss = LossConfig()
+    if args.stft_weight is not None:
+        loss = dataclasses.replace(
+            loss, stft=dataclasses.replace(loss.stft, weight=args.stft_weight)
+        )
     root = args.data_dir.resolve()
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     holdout = choose_holdout(files, root, args.holdout_list)
@@ -123,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             threads=args.threads,
             precision=args.precision,
+            loss=loss,
+            kl_beta_max=args.kl_beta_max,
         )
         minutes = (time.monotonic() - started) / 60
         model, metadata = load_model_file(result.model_file)
