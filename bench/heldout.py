@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="MR-STFT loss weight (default: LossConfig's)",
     )
+    parser.add_argument(
+        "--kl-beta-max", type=float, default=None, help="KL weight after warm-up (default: preset)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
