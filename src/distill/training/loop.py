@@ -298,7 +298,7 @@ class Trainer:
                 if max_seconds and time.monotonic() - self.started >= max_seconds:
                     self.stop.request(f"time limit of {cfg.max_minutes:g} min reached")
                 if self.stop.reason:
-                    return self._stopped(metrics)
+                    return self._stopped()
             seconds = time.monotonic() - epoch_started
             steps_done = self.steps_per_epoch - first_step
             self._end_epoch(metrics, epoch, seconds, steps_done)
@@ -384,7 +384,7 @@ class Trainer:
             self.reporter.message(f"warning: preview at epoch {epoch} failed: {err}")
 
     # -- endings ----------------------------------------------------------------------------
-    def _stopped(self, metrics: MetricsLog) -> TrainResult:
+    def _stopped(self) -> TrainResult:
         self._save_last()
         return self._finish(stopped=self.stop.reason)
 
