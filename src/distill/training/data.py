@@ -1,6 +1,6 @@
-"""From a folder of recordings to training and validation chunks.
+"""From the usable files of a checked folder to training and validation chunks.
 
-check the folder → split *source files* into train / validation → cache the original of every
+split *source files* into train / validation → cache the original of every
 file and the augmented variants of the training files only → normalization statistics from the
 training chunks. A validation file's augmented copies never exist, so no copy of a validation
 recording can leak into training.
