@@ -42,16 +42,14 @@ from distill.spectral.inverse import mel_to_linear, phase_from_if, refine_phase
 from distill.spectral.melscale import mel_bands
 from distill.spectral.quality import measure
 from distill.spectral.stft import istft, stft
-from distill.spectral.transform import IF, MAG, magnitude_scale
+from distill.spectral.transform import decode_bands, magnitude_scale
 
 GL_ITERATIONS = 32
 
 
 def _band_inputs(audio: torch.Tensor, cfg: SpectralConfig, bands):
     spec = analyze(audio, cfg, bands)
-    band_mag = torch.relu(torch.exp(spec[:, MAG]) - cfg.log_floor)
-    band_freq = bands.center.float()[:, None] + spec[:, IF] * bands.half_width.float()[:, None]
-    return spec, band_mag, band_freq
+    return (spec, *decode_bands(spec, cfg, bands))
 
 
 def methods(cfg: SpectralConfig, seed: int):

@@ -75,6 +75,20 @@ def analyze(
 _MAX_LOG_MAG = math.log(10.0)
 
 
+def decode_bands(
+    spec: torch.Tensor, cfg: SpectralConfig, bands: MelBands
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 2, M, N) unnormalized → band magnitudes (linear, ≥ 0) and band frequencies (bins).
+
+    Clamped bands (at the log floor) are silence: subtracting the floor makes them exactly 0
+    instead of a −140 dBFS carpet whose phases could line up into audible clicks.
+    """
+    log_mag, inst_freq = spec[:, MAG], spec[:, IF]
+    band_mag = torch.relu(torch.exp(log_mag.clamp(max=_MAX_LOG_MAG)) - cfg.log_floor)
+    band_freq = bands.center.to(spec)[:, None] + inst_freq * bands.half_width.to(spec)[:, None]
+    return band_mag, band_freq
+
+
 def synthesize(
     spec: torch.Tensor,
     cfg: SpectralConfig,
@@ -93,11 +107,7 @@ def synthesize(
     bands = bands or mel_bands(cfg)
     if stats is not None:
         spec = stats.denormalize(spec)
-    log_mag, inst_freq = spec[:, MAG], spec[:, IF]
-    # Clamped bands (at the log floor) are silence: subtracting the floor makes them exactly 0
-    # instead of a −140 dBFS carpet whose phases could line up into audible clicks.
-    band_mag = torch.relu(torch.exp(log_mag.clamp(max=_MAX_LOG_MAG)) - cfg.log_floor)
-    band_freq = bands.center.to(spec)[:, None] + inst_freq * bands.half_width.to(spec)[:, None]
+    band_mag, band_freq = decode_bands(spec, cfg, bands)
 
     magnitude = mel_to_linear(band_mag, bands, cfg.nnls_iterations)
     phase = phase_from_if(band_freq, band_mag, bands, cfg)
