@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -30,20 +31,55 @@ def mel_to_linear(band_mag: torch.Tensor, bands: MelBands, iterations: int) -> t
     multiplicative update x ← x · Wᵀy / WᵀWx, which keeps x ≥ 0 and is differentiable.
     A band at exactly 0 (silence) keeps its bins at exactly 0.
     """
-    weights = bands.weights.to(band_mag)  # (M, F)
-    target = torch.einsum("mf,bmn->bfn", weights, band_mag)  # Wᵀ y
-    x = target / weights.sum(dim=0).clamp(min=1e-12)[None, :, None]
+    forward, backward = _products(bands, band_mag)
+    target = backward(band_mag)  # Wᵀ y
+    x = target / bands.weights.sum(dim=0).to(band_mag).clamp(min=1e-12)[None, :, None]
     for _ in range(iterations):
         # Wᵀ(W x) rather than (WᵀW) x: two thin products, 4× fewer operations than the F×F one
-        fitted = torch.einsum("mf,bfn->bmn", weights, x)
-        x = x * target / (torch.einsum("mf,bmn->bfn", weights, fitted) + 1e-12)
+        x = x * target / (backward(forward(x)) + 1e-12)
     return x
 
 
+Product = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _products(bands: MelBands, like: torch.Tensor) -> tuple[Product, Product]:
+    """x ↦ W x and y ↦ Wᵀ y for (B, ·, N) tensors.
+
+    On the CPU in float32/64 through sparse CSR matrices: every bin lies under at most two
+    triangles, so W has ~2 000 non-zeros out of 131 000 and 50 NNLS steps over 30 s of frames
+    take 0.11 s instead of 0.67 s (2 threads). Elsewhere (GPU, bf16 autocast) dense einsums.
+    """
+    if like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
+        w = bands.sparse_weights.to(like.dtype)  # (M, F) CSR
+        wt = bands.sparse_weights_t.to(like.dtype)  # (F, M) CSR
+
+        def sparse(matrix: torch.Tensor) -> Product:
+            def apply(x: torch.Tensor) -> torch.Tensor:
+                b, rows, n = x.shape
+                flat = x.transpose(0, 1).reshape(rows, b * n)  # (rows, B·N)
+                return (matrix @ flat).reshape(-1, b, n).transpose(0, 1)
+
+            return apply
+
+        return sparse(w), sparse(wt)
+    weights = bands.weights.to(like)  # (M, F)
+    return (
+        lambda x: torch.einsum("mf,bfn->bmn", weights, x),
+        lambda y: torch.einsum("mf,bmn->bfn", weights, y),
+    )
+
+
 def _hann_lobe(distance: torch.Tensor) -> torch.Tensor:
-    """|W(d)| / W(0) of a periodic Hann window at `distance` bins, zero outside its main lobe."""
+    """|W(d)| / W(0) of a periodic Hann window at `distance` bins, zero outside its main lobe.
+
+    Hann's transform is sinc(d) / (1 − d²) (one sine instead of the three of the textbook sum of
+    shifted sincs); at d = ±1 the limit is 1/2.
+    """
     d = distance.abs()
-    lobe = torch.sinc(d) + 0.5 * torch.sinc(d - 1) + 0.5 * torch.sinc(d + 1)
+    near_one = (d - 1).abs() < 1e-4
+    lobe = torch.sinc(d) / torch.where(near_one, torch.ones_like(d), 1 - d * d)
+    lobe = torch.where(near_one, torch.full_like(d, 0.5), lobe)
     return torch.where(d < 2, lobe.abs(), torch.zeros_like(d))
 
 
@@ -61,9 +97,10 @@ def phase_from_if(
     freq_c = band_freq[:, candidates]  # (B, 2, F, N)
     k = torch.arange(cfg.n_freqs, dtype=band_freq.dtype, device=band_freq.device)
     score = band_mag[:, candidates] * (_hann_lobe(k[None, None, :, None] - freq_c) + 1e-3)
-    owner = torch.gather(
-        candidates[None, :, :, None].expand_as(freq_c), 1, score.argmax(dim=1, keepdim=True)
-    )[:, 0]  # (B, F, N) band index
+    # A comparison, not argmax over the pair axis: argmax along a middle axis of length 2 took
+    # 0.46 s for 30 s of frames, this takes milliseconds.
+    second = score[:, 1] > score[:, 0]  # (B, F, N)
+    owner = torch.where(second, candidates[1][None, :, None], candidates[0][None, :, None])
     return torch.gather(band_phase, 1, owner) + math.pi * k[None, :, None]
 
 
@@ -77,6 +114,8 @@ def refine_phase(
 ) -> torch.Tensor:
     """Fast Griffin-Lim from `phase`: returns the complex spectrogram after `iterations` steps."""
     previous = torch.polar(magnitude, phase)
+    if not (torch.is_grad_enabled() and (magnitude.requires_grad or phase.requires_grad)):
+        return _refine_in_place(magnitude, previous, cfg, length, iterations, momentum)
     accelerated = previous
     for _ in range(iterations):
         rebuilt = stft(istft(accelerated, cfg, length), cfg)
@@ -85,5 +124,26 @@ def refine_phase(
         unit = rebuilt * torch.rsqrt(rebuilt.real.square() + rebuilt.imag.square() + 1e-20)
         projected = magnitude * unit
         accelerated = projected + momentum * (projected - previous)
+        previous = projected
+    return previous
+
+
+def _refine_in_place(
+    magnitude: torch.Tensor,
+    previous: torch.Tensor,
+    cfg: SpectralConfig,
+    length: int,
+    iterations: int,
+    momentum: float,
+) -> torch.Tensor:
+    """The same steps without autograd, updating buffers in place: about half the memory
+    traffic of the differentiable loop (generation, resynthesis, previews)."""
+    accelerated = previous  # read by the first istft before `previous` is updated in place
+    for _ in range(iterations):
+        projected = stft(istft(accelerated, cfg, length), cfg)
+        gain = torch.view_as_real(projected).square().sum(-1).add_(1e-20).rsqrt_().mul_(magnitude)
+        projected.mul_(gain)  # magnitude · unit phasor
+        # accelerated = projected + momentum · (projected − previous), written into `previous`
+        accelerated = previous.mul_(-momentum).add_(projected, alpha=1 + momentum)
         previous = projected
     return previous
