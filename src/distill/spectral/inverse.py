@@ -83,12 +83,29 @@ def _hann_lobe(distance: torch.Tensor) -> torch.Tensor:
     return torch.where(d < 2, lobe.abs(), torch.zeros_like(d))
 
 
+def band_phase_advance(band_freq: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """(B, M, N) band frequencies (bins) → phase advance per hop (radians, float64)."""
+    return (2 * math.pi * cfg.hop_length / cfg.n_fft) * band_freq.to(torch.float64)
+
+
 def phase_from_if(
-    band_freq: torch.Tensor, band_mag: torch.Tensor, bands: MelBands, cfg: SpectralConfig
+    band_freq: torch.Tensor,
+    band_mag: torch.Tensor,
+    bands: MelBands,
+    cfg: SpectralConfig,
+    start_phase: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, M, N) band frequencies (bins) and magnitudes → (B, F, N) bin phases (radians)."""
-    hop_radians = 2 * math.pi * cfg.hop_length / cfg.n_fft
-    band_phase = torch.cumsum(hop_radians * band_freq, dim=-1)  # (B, M, N): θ_b(n)
+    """(B, M, N) band frequencies (bins) and magnitudes → (B, F, N) bin phases (radians).
+
+    `start_phase` (B, M): each band's phase before the first frame, so a long signal can be
+    synthesized segment by segment with its phase integrated once over the whole (0 if None).
+    """
+    # Summed in float64 and wrapped to [0, 2π): the top band advances ~1 600 rad per hop, so an
+    # unwrapped float32 sum reaches 4.5e6 rad after 30 s, where one ulp is already 0.5 rad.
+    band_phase = torch.cumsum(band_phase_advance(band_freq, cfg), dim=-1)  # (B, M, N): θ_b(n)
+    if start_phase is not None:
+        band_phase = band_phase + start_phase.to(band_phase)[..., None]
+    band_phase = torch.remainder(band_phase, 2 * math.pi).to(band_freq.dtype)
 
     # Each bin lies under two triangles; it follows the one whose partial, placed at the band's
     # frequency with a Hann main-lobe shape, puts more magnitude on it.
