@@ -18,6 +18,7 @@ from typing import Protocol
 
 import torch
 
+from distill.controls.analysis import analyze_controls, chunk_batches
 from distill.errors import UserError
 from distill.library.model_file import ModelMetadata, save_model_file
 from distill.model.loss import VAELoss
@@ -399,10 +400,26 @@ class Trainer:
         ):
             self.reporter.message("warning: weights are not finite; no model file written")
             return self._result(None, stopped)
-        model_file = save_model_file(self.run.model_file, final, self._metadata(stopped))
+        controls = self._controls(final)
+        model_file = save_model_file(self.run.model_file, final, self._metadata(stopped, controls))
         return self._result(model_file, stopped)
 
-    def _metadata(self, stopped: str | None) -> ModelMetadata:
+    def _controls(self, model: ConvVAE) -> dict | None:
+        """The latent analysis (sliders) of the final model; None, with a warning, if it fails."""
+        try:
+            controls = analyze_controls(
+                model.to(self.device),
+                chunk_batches(self.data.train, seed=self.config.seed),
+                self.data.stats,
+                self.spec.spectral,
+            )
+        except Exception as err:  # sliders are a bonus: losing them must not lose the model
+            self.reporter.message(f"warning: latent analysis failed, no sliders saved: {err}")
+            return None
+        self.reporter.message(f"sliders: {', '.join(controls.labels) or 'none'}")
+        return controls.to_dict()
+
+    def _metadata(self, stopped: str | None, controls: dict | None = None) -> ModelMetadata:
         last = self.state.last_epoch_record
         return ModelMetadata(
             model=self.spec.model,
@@ -425,6 +442,7 @@ class Trainer:
                 "date": now_iso(),
             },
             info={"name": self.spec.name, "description": "", "tags": []},
+            controls=controls,
         )
 
     def _dataset_seconds(self) -> float:

@@ -1,0 +1,139 @@
+"""Audio features that name latent directions: seven floats per mono waveform.
+
+All spectral features come from one Hann-windowed STFT (2048 samples, hop 512: 42.7 ms frames every
+10.7 ms at 48 kHz) with no padding, so no frame sees zeros that are not in the signal. Magnitudes
+are scaled so a full-scale sine at a bin centre reads 1 (÷ n_fft/4, as in the representation).
+Per-frame values are averaged with each frame's energy as its weight: loud frames speak for the
+sound, silent frames (weight 0) do not. Silence gives finite values, never NaN or inf:
+spectral features 0, RMS at SILENCE_DB, the low/high ratio 0 dB.
+
+  centroid        Hz   magnitude-weighted mean frequency (the usual "brightness" measure)
+  rolloff         Hz   frequency below which 85 % of a frame's power lies
+  flatness        0…1  geometric / arithmetic mean of the power spectrum: ~0 for a sine,
+                       ~0.56 (e^−γ) for white noise
+  rms             dBFS root mean square of the whole waveform (a full-scale sine is −3 dBFS)
+  low_high_ratio  dB   energy below 500 Hz over energy above 4 kHz, clamped to ±60 dB: the low band
+                       holds the body of most sounds, the high band their air and hiss
+  zcr             /s   sign changes of the waveform per second (a 1 kHz sine gives 2000)
+  onset_density   /s   peaks of the spectral flux (mean dB rise per bin between frames) that stand
+                       ONSET_DB above the local median and are ONSET_GAP_S apart, per second
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+FEATURES = (
+    "centroid",
+    "rolloff",
+    "flatness",
+    "rms",
+    "low_high_ratio",
+    "zcr",
+    "onset_density",
+)
+N_FFT = 2048  # samples per frame
+HOP = 512  # samples between frames
+ROLLOFF_SHARE = 0.85
+LOW_BAND_HZ = 500.0  # energy below this is "low"
+HIGH_BAND_HZ = 4000.0  # energy above this is "high"
+RATIO_LIMIT_DB = 60.0  # the low/high ratio is clamped to ±this: one empty band is not infinity
+SILENCE_DB = -120.0  # RMS reported for digital silence
+POWER_FLOOR = 1e-10  # −100 dB in full-scale power units: keeps the geometric mean finite
+FLUX_RANGE_DB = 80.0  # spectral flux looks at the top 80 dB below the signal's peak bin
+ONSET_DB = 3.0  # dB of mean rise per bin above the local median that makes an onset
+ONSET_GAP_S = 0.05  # s: two onsets closer than this are one
+MEDIAN_WINDOW_S = 0.25  # s: the local median of the flux is taken over this window
+
+
+def compute_features(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """Every feature of FEATURES for one mono waveform (any float dtype, any length)."""
+    x = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
+    magnitude, freqs = _spectrogram(x, sample_rate)  # (frames, bins), (bins,)
+    power = magnitude**2
+    weight = power.sum(axis=1)  # frame energy
+    return {
+        "centroid": _weighted(_centroid(magnitude, freqs), weight),
+        "rolloff": _weighted(_rolloff(power, freqs), weight),
+        "flatness": _weighted(_flatness(power), weight),
+        "rms": rms_db(x),
+        "low_high_ratio": low_high_ratio(power, freqs),
+        "zcr": zero_crossing_rate(x, sample_rate),
+        "onset_density": onset_density(magnitude, len(x) / sample_rate, sample_rate),
+    }
+
+
+def _spectrogram(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """|STFT| of full frames only (a signal shorter than one frame is zero-padded to one)."""
+    if len(x) < N_FFT:
+        x = np.pad(x, (0, N_FFT - len(x)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP]  # (frames, N_FFT)
+    spectrum = np.fft.rfft(frames * np.hanning(N_FFT + 1)[:-1], axis=1)  # periodic Hann
+    return np.abs(spectrum) / (N_FFT / 4), np.fft.rfftfreq(N_FFT, 1 / sample_rate)
+
+
+def _weighted(values: np.ndarray, weight: np.ndarray) -> float:
+    total = weight.sum()
+    return float((values * weight).sum() / total) if total > 0 else 0.0
+
+
+def _centroid(magnitude: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    total = magnitude.sum(axis=1)
+    return (magnitude @ freqs) / np.where(total > 0, total, 1.0)
+
+
+def _rolloff(power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    cumulative = np.cumsum(power, axis=1)
+    threshold = ROLLOFF_SHARE * cumulative[:, -1:]
+    index = (cumulative < threshold).sum(axis=1)  # first bin reaching the share
+    return freqs[np.minimum(index, len(freqs) - 1)]
+
+
+def _flatness(power: np.ndarray) -> np.ndarray:
+    floored = np.maximum(power, POWER_FLOOR)
+    return np.exp(np.log(floored).mean(axis=1)) / floored.mean(axis=1)
+
+
+def rms_db(x: np.ndarray) -> float:
+    """dBFS of the waveform's RMS (full-scale peak = 0 dBFS); SILENCE_DB for silence."""
+    rms = float(np.sqrt(np.mean(x**2))) if len(x) else 0.0
+    return max(SILENCE_DB, 20 * float(np.log10(rms))) if rms > 0 else SILENCE_DB
+
+
+def low_high_ratio(power: np.ndarray, freqs: np.ndarray) -> float:
+    """dB of (energy < LOW_BAND_HZ) / (energy > HIGH_BAND_HZ): positive = warmer."""
+    low = float(power[:, freqs < LOW_BAND_HZ].sum())
+    high = float(power[:, freqs > HIGH_BAND_HZ].sum())
+    # An empty band is measured against a floor 60 dB under the louder one, so the clamp is reached
+    # exactly rather than through log(0).
+    floor = max(low, high) * 10 ** (-RATIO_LIMIT_DB / 10)
+    if floor == 0:
+        return 0.0
+    ratio = 10 * np.log10(max(low, floor) / max(high, floor))
+    return float(np.clip(ratio, -RATIO_LIMIT_DB, RATIO_LIMIT_DB))
+
+
+def zero_crossing_rate(x: np.ndarray, sample_rate: int) -> float:
+    """Sign changes per second; exact zeros count as positive, so silence has none."""
+    if len(x) < 2:
+        return 0.0
+    changes = np.count_nonzero(np.signbit(x[1:]) != np.signbit(x[:-1]))
+    return float(changes * sample_rate / len(x))
+
+
+def onset_density(magnitude: np.ndarray, seconds: float, sample_rate: int) -> float:
+    """Onsets per second: local maxima of the spectral flux that stand out from its median."""
+    if seconds <= 0 or len(magnitude) < 2:
+        return 0.0
+    db = 20 * np.log10(np.maximum(magnitude, 1e-12))
+    # Relative to the peak: a quiet sound has as many onsets as the same sound played loud.
+    db = np.maximum(db, db.max() - FLUX_RANGE_DB)
+    flux = np.zeros(len(db))
+    flux[1:] = np.maximum(np.diff(db, axis=0), 0.0).mean(axis=1)  # dB per bin; frame 0 has none
+    frame_rate = sample_rate / HOP  # frames per second
+    gap = max(1, round(ONSET_GAP_S * frame_rate))
+    median = ndimage.median_filter(flux, size=max(3, round(MEDIAN_WINDOW_S * frame_rate)))
+    is_peak = flux == ndimage.maximum_filter(flux, size=2 * gap + 1, mode="constant")
+    onsets = is_peak & (flux >= median + ONSET_DB)
+    return float(np.count_nonzero(onsets)) / seconds
