@@ -188,10 +188,14 @@ def train_command(
 
     code = signals.exit_code if result.stopped in StopOnSignals.REASONS.values() else 0
     command = resume_command(result.run, home) if result.stopped else None
+    library = _library_entry(result, home)
     if json_output:
-        typer.echo(json.dumps(_result_json(result, reporter, command), indent=2))
+        output = _result_json(result, reporter, command) | {"library": library}
+        typer.echo(json.dumps(output, indent=2))
     for line in _ending_lines(result, reporter, command):
         say(out, line)
+    if library:
+        say(out, f"saved to the library as {library['name']} (id {library['id']})")
     if code:
         raise typer.Exit(code)
 
@@ -387,6 +391,17 @@ def _result_json(result, display: Display, command: str | None) -> dict:
         "final_metrics": {k: _finite(v) for k, v in result.last_epoch.items()},
         "resume_command": command,
     }
+
+
+def _library_entry(result, home: Path | None) -> dict | None:
+    """{"id", "name"} of the library entry the run's model went to; None if it is not there."""
+    from distill.library.store import Library
+
+    try:  # the training has already warned if the library could not take the model
+        entry = Library(home).find_run(result.run) if result.model_file else None
+    except UserError:
+        return None
+    return {"id": entry.id, "name": entry.name} if entry else None
 
 
 def _finite(value):

@@ -145,3 +145,22 @@ def _read(path: Path, with_weights: bool) -> tuple[ModelMetadata, dict[str, torc
         return ModelMetadata.from_dict(document), tensors
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path.name}: its description is incomplete ({err})") from err
+
+
+def write_info(path: Path, info: dict) -> Path:
+    """Replace the name, description and tags stored in a model file (atomically).
+
+    The file is verified first (checksum included), so a damaged file is never re-signed; the
+    weights and the rest of the description are written back unchanged.
+    """
+    metadata, tensors = _read(path, with_weights=True)
+    metadata.info = dict(info)
+    document = metadata.to_dict() | {"sha256": _digest(tensors)}
+    payload = save(tensors, metadata={"distill": json.dumps(document)})
+    try:
+        atomic_write(path, lambda f: f.write(payload))
+    except OSError as err:
+        raise ModelFileError(
+            f"cannot write {path} ({err.strerror}): free some disk space and try again"
+        ) from err
+    return path

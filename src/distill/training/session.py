@@ -10,6 +10,7 @@ import torch
 from distill.audio.check import check_dataset
 from distill.errors import UserError
 from distill.home import resolve_home
+from distill.library.store import Library
 from distill.model.loss import LossConfig
 from distill.model.vae import ModelConfig
 from distill.spectral.config import SpectralConfig
@@ -160,9 +161,26 @@ def _run(
     reporter.summary(summary_lines(spec, data, trainer, device, run))
     metrics = MetricsLog(run.metrics)
     try:
-        return trainer.fit(metrics)
+        result = trainer.fit(metrics)
     finally:
         metrics.close()
+    if result.model_file is not None:
+        _add_to_library(result.model_file, spec, run, home, reporter)
+    return result
+
+
+def _add_to_library(
+    model_file: Path, spec: RunSpec, run: RunFolder, home: Path, reporter: Reporter
+) -> None:
+    """Copy the run's model into the library (the run keeps its own); a resumed run replaces the
+    entry it made before. A library that cannot take it only warns: the model is in the run."""
+    try:
+        Library(home).add(model_file, name=spec.name, run=run.path)
+    except UserError as err:
+        reporter.message(
+            f"warning: the model was not added to the library ({err}); add it with: "
+            f"distill model import {model_file}"
+        )
 
 
 def summary_lines(

@@ -1,0 +1,239 @@
+"""`distill model ...`: list, inspect, rename, describe, delete, import and export library models.
+
+A thin layer over `distill.library.store.Library`; the library (and torch with it) is imported
+inside the commands so `distill --help` stays fast. A model is named by its library name, an id
+prefix (4+ characters) or, where it makes sense, the path of a `.distill` file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from distill.errors import UserError
+
+app = typer.Typer(help="The model library: list, inspect, rename, export.", no_args_is_help=True)
+
+Ref = Annotated[str, typer.Argument(help="Library name, id (prefix) or .distill file.")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+Home = Annotated[
+    Path | None,
+    typer.Option(help="Distill home (default: $DISTILL_HOME or the user data folder)."),
+]
+
+
+@app.callback()
+def model() -> None:
+    """The model library: list, inspect, rename, export."""
+
+
+def _library(ctx: typer.Context, home: Path | None):
+    from distill.library.store import Library
+
+    return Library(home or (ctx.obj or {}).get("home"))  # the sub-command's --home wins
+
+
+def _echo_json(data: dict) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command("list")
+def list_models(
+    ctx: typer.Context,
+    search: Annotated[
+        str | None, typer.Option(help="Only models whose name, tag or description has this.")
+    ] = None,
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """List the models in the library, by name."""
+    entries = _library(ctx, home).list(search)
+    if json_output:
+        _echo_json({"models": [e.to_dict() for e in entries]})
+        return
+    if not entries:
+        typer.echo(
+            "no model matches" if search else "the library is empty: train one with distill train"
+        )
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(pad_edge=False)
+    for title in ("Name", "Id", "Tags", "Dataset", "Epochs", "Sliders", "Added"):
+        table.add_column(title, overflow="fold")
+    for e in entries:
+        table.add_row(
+            escape(e.name),
+            e.id[:8],
+            escape(", ".join(e.tags)),
+            escape(e.dataset or ""),
+            "" if e.epochs is None else str(e.epochs),
+            str(len(e.controls)),
+            (e.created or "")[:10],
+        )
+    Console(highlight=False).print(table)
+
+
+@app.command()
+def info(ctx: typer.Context, ref: Ref, json_output: Json = False, home: Home = None) -> None:
+    """Everything the library knows about a model: names, training summary, sliders, file."""
+    entry = _library(ctx, home).resolve(ref)
+    if json_output:
+        _echo_json(entry.to_dict())
+        return
+    data = entry.to_dict()
+    losses = ", ".join(f"{k} {_number(v)}" for k, v in data["final_losses"].items())
+    rows = [
+        ("name", entry.name),
+        ("id", entry.id or "(a file outside the library)"),
+        ("description", entry.description or "-"),
+        ("tags", ", ".join(entry.tags) or "-"),
+        ("added", entry.created or "-"),
+        ("trained", entry.trained or "-"),
+        ("dataset", _dataset(entry)),
+        ("epochs", _epochs(entry, data["best_epoch"])),
+        ("final losses", losses or "-"),
+        ("latent", f"{entry.latent_dim} dimensions"),
+        ("sliders", ", ".join(entry.controls) or "none (no latent analysis)"),
+        ("file", f"{entry.path} ({_size(entry.size)})"),
+    ]
+    for label, value in rows:
+        typer.echo(f"{label + ':':<14}{value}")
+
+
+@app.command()
+def rename(
+    ctx: typer.Context,
+    ref: Ref,
+    new_name: Annotated[str, typer.Argument(help="The new name (any text, one line).")],
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """Rename a model (in the library and inside its file)."""
+    library = _library(ctx, home)
+    old = library.resolve(ref)
+    entry = library.rename(old, new_name)
+    _report(entry, json_output, f"renamed {old.name} to {entry.name} (id {entry.id})")
+
+
+@app.command()
+def describe(
+    ctx: typer.Context,
+    ref: Ref,
+    description: Annotated[str | None, typer.Option(help="The new description.")] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", help="A tag; repeat for several. Replaces all tags."),
+    ] = None,
+    no_tags: Annotated[bool, typer.Option("--no-tags", help="Remove every tag.")] = False,
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """Set a model's description and/or tags (searchable with `model list --search`)."""
+    if tag and no_tags:
+        raise UserError("give --tag or --no-tags, not both")
+    tags = [] if no_tags else tag
+    if description is None and tags is None:
+        raise UserError("nothing to change: give --description TEXT, --tag TAG or --no-tags")
+    entry = _library(ctx, home).describe(ref, description=description, tags=tags)
+    summary = f"tags: {', '.join(entry.tags) or '-'}; description: {entry.description or '-'}"
+    _report(entry, json_output, f"{entry.name} (id {entry.id}) — {summary}")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    ref: Ref,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """Delete a model and its file from the library."""
+    library = _library(ctx, home)
+    entry = library.resolve(ref)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"deleting {entry.name!r} cannot be undone: pass --yes to confirm")
+        if not typer.confirm(f"delete model {entry.name} (id {entry.id}) and its file?"):
+            typer.echo("nothing deleted")
+            raise typer.Exit(1)
+    deleted = library.delete(entry)
+    if json_output:
+        _echo_json({"deleted": deleted.to_dict()})
+    else:
+        typer.echo(f"deleted {deleted.name} (id {deleted.id})")
+
+
+@app.command("import")
+def import_model(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A .distill model file (it is copied).")],
+    name: Annotated[
+        str | None, typer.Option(help="Name in the library (default: the file's own).")
+    ] = None,
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """Add a .distill file to the library (checked in full first)."""
+    entry = _library(ctx, home).import_file(file, name=name)
+    _report(entry, json_output, f"imported {file} as {entry.name} (id {entry.id})")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    ref: Ref,
+    dest: Annotated[Path, typer.Argument(help="A file, or a folder to write NAME.distill in.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """Copy a model out of the library as a .distill file."""
+    library = _library(ctx, home)
+    entry = library.resolve(ref)
+    path = library.export(entry, dest, overwrite=force)
+    if json_output:
+        _echo_json({"exported": str(path), "model": entry.to_dict()})
+    else:
+        typer.echo(f"exported {entry.name} to {path}")
+
+
+def _report(entry, json_output: bool, line: str) -> None:
+    if json_output:
+        _echo_json(entry.to_dict())
+    else:
+        typer.echo(line)
+
+
+def _dataset(entry) -> str:
+    if entry.dataset is None:
+        return "-"
+    parts = [f"{entry.files} files" if entry.files is not None else None]
+    if entry.duration_s is not None:
+        parts.append(f"{entry.duration_s:.1f} s of audio")
+    details = ", ".join(p for p in parts if p)
+    return f"{entry.dataset} ({details})" if details else entry.dataset
+
+
+def _epochs(entry, best: int | None) -> str:
+    if entry.epochs is None:
+        return "-"
+    stopped = entry.training.get("stopped")
+    text = f"{entry.epochs}" + (f" (best {best})" if best else "")
+    return text + (f", stopped early: {stopped}" if stopped else "")
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "missing"
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
