@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from distill import __version__
-from distill.cli import dataset, train
+from distill.cli import dataset, demo, generate, model, resynth, train
 from distill.errors import UserError
 
 app = typer.Typer(
@@ -24,7 +24,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(model.app, name="model")
 app.command(name="train")(train.train_command)
+app.command(name="generate")(generate.generate_command)
+app.command(name="resynth")(resynth.resynth_command)
+app.command(name="demo")(demo.demo_command)
 
 
 def _version(value: bool) -> None:

@@ -104,7 +104,7 @@ def train_command(
         float | None, typer.Option(hidden=True, help="Chunk length in seconds (default 1).")
     ] = None,
     precision: Annotated[str, typer.Option(hidden=True, help="fp32 or bf16 (autocast).")] = "fp32",
-) -> None:
+) -> dict | None:
     """Train a model on a folder of recordings, or continue a stopped run with --resume.
 
     Ctrl-C or SIGTERM stops after the current step and saves a checkpoint and the best model.
@@ -198,6 +198,7 @@ def train_command(
         say(out, f"saved to the library as {library['name']} (id {library['id']})")
     if code:
         raise typer.Exit(code)
+    return library  # for `distill demo`, which trains through this command
 
 
 # --- checking the flags (no torch needed) ---------------------------------------------------

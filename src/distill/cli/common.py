@@ -1,0 +1,49 @@
+"""Options and helpers shared by the commands that load a model and write audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(help="Distill home (default: $DISTILL_HOME or the user data folder)."),
+]
+DeviceOption = Annotated[str | None, typer.Option(help="auto (default), cpu, cuda, cuda:N or mps.")]
+SliderOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--slider",
+        "-s",
+        help="NAME=VALUE, −10…+10 (0 = the training data's average); NAME is a slider's label "
+        "or its number. Repeat for several sliders.",
+    ),
+]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help="wav, flac, mp3 or ogg.")]
+RateOption = Annotated[int, typer.Option("--sample-rate", "-r", help="44100, 48000 or 96000 Hz.")]
+DepthOption = Annotated[
+    str, typer.Option("--bit-depth", help="16, 24 or 32f (32-bit float; WAV only).")
+]
+LufsOption = Annotated[
+    float | None,
+    typer.Option("--lufs", help="Loudness target in LUFS (e.g. -14); default: peak at −1 dBFS."),
+]
+
+
+def shared(ctx: typer.Context, home: Path | None, device: str | None) -> tuple[Path | None, str]:
+    """A sub-command's --home/--device, else the root command's, else defaults."""
+    root = ctx.obj or {}
+    return home or root.get("home"), device or root.get("device") or "auto"
+
+
+def export_options(format: str, sample_rate: int, bit_depth: str, lufs: float | None):
+    from distill.audio.write import ExportOptions
+
+    options = ExportOptions(
+        format=format.lower().lstrip("."), sample_rate=sample_rate, bit_depth=bit_depth, lufs=lufs
+    )
+    options.validate()
+    return options

@@ -1,0 +1,216 @@
+"""`distill generate` and `distill resynth` through the real entry point: files in every format
+and rate, tags, sidecars, seeds, sliders, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mutagen
+import numpy as np
+import pytest
+import soundfile as sf
+
+from distill.audio import synth
+
+ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()"]
+
+
+def distill(*args: str, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*ENTRY, *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_generate_writes_takes_with_sidecars_tags_and_seeds(tiny_model, tmp_path):
+    out = tmp_path / "takes"
+    result = distill(
+        "generate",
+        "tiny",
+        "-d",
+        "1.5",
+        "-n",
+        "2",
+        "--seed",
+        "41",
+        "--variation",
+        "0.3",
+        "--slider",
+        "1=4",
+        "--out",
+        str(out),
+        "--json",
+        home=tiny_model.home,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    takes = report["takes"]
+    assert [t["seed"] for t in takes] == [41, 42]
+    for take in takes:
+        path = Path(take["path"])
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.subtype) == (48_000, 1, "PCM_24")
+        assert info.frames == 72_000
+        audio, _ = sf.read(path)
+        assert np.isfinite(audio).all() and np.abs(audio).max() <= 10 ** (-1 / 20) + 1e-4
+        sidecar = json.loads(Path(take["sidecar"]).read_text())
+        assert sidecar["params"]["seed"] == take["seed"]
+        assert sidecar["params"]["duration"] == 1.5 and sidecar["params"]["variation"] == 0.3
+        assert sidecar["params"]["sliders"] == {"0": 4.0}
+        assert sidecar["model"]["name"] == "tiny"
+        tags = mutagen.File(path)
+        assert tags is not None and "tiny" in str(tags.tags)
+    # same seed, same parameters: the same samples; a new take never overwrites the old one
+    again = distill(
+        "generate",
+        "tiny",
+        "-d",
+        "1.5",
+        "--seed",
+        "41",
+        "--variation",
+        "0.3",
+        "--slider",
+        "1=4",
+        "--out",
+        str(out),
+        "--json",
+        home=tiny_model.home,
+    )
+    assert again.returncode == 0, again.stderr
+    repeat = Path(json.loads(again.stdout)["takes"][0]["path"])
+    assert repeat != Path(takes[0]["path"])
+    assert np.array_equal(sf.read(repeat)[0], sf.read(takes[0]["path"])[0])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rate", "depth", "subtype"),
+    [
+        ("wav", 44_100, "16", "PCM_16"),
+        ("wav", 96_000, "32f", "FLOAT"),
+        ("flac", 48_000, "24", "PCM_24"),
+        ("mp3", 44_100, "24", "MPEG_LAYER_III"),
+        ("ogg", 48_000, "24", "VORBIS"),
+    ],
+)
+def test_every_format_and_rate_reads_back(tiny_model, tmp_path, fmt, rate, depth, subtype):
+    result = distill(
+        "generate",
+        "tiny",
+        "-d",
+        "1",
+        "--seed",
+        "1",
+        "--format",
+        fmt,
+        "--sample-rate",
+        str(rate),
+        "--bit-depth",
+        depth,
+        "--out",
+        str(tmp_path),
+        "--json",
+        home=tiny_model.home,
+    )
+    assert result.returncode == 0, result.stderr
+    path = Path(json.loads(result.stdout)["takes"][0]["path"])
+    assert path.suffix == f".{fmt}"
+    info = sf.info(path)
+    assert info.samplerate == rate and info.subtype == subtype
+    assert abs(info.frames - rate) <= 0.01 * rate  # 1 s (lossy codecs pad a little)
+    assert mutagen.File(path) is not None
+
+
+def test_loudness_target_is_met(tiny_model, tmp_path):
+    import pyloudnorm
+
+    result = distill(
+        "generate",
+        "tiny",
+        "-d",
+        "4",
+        "--seed",
+        "2",
+        "--lufs",
+        "-20",
+        "--out",
+        str(tmp_path),
+        "--json",
+        home=tiny_model.home,
+    )
+    assert result.returncode == 0, result.stderr
+    take = json.loads(result.stdout)["takes"][0]
+    audio, rate = sf.read(take["path"])
+    loudness = pyloudnorm.Meter(rate).integrated_loudness(audio)
+    peak = 20 * np.log10(np.abs(audio).max())
+    # the target is met unless the −1 dBFS peak limit had to pull it down
+    assert abs(loudness - (-20)) < 0.5 or (peak > -1.1 and loudness < -20), (loudness, peak)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["nosuchmodel", "-d", "1"], "no model"),
+        (["tiny", "-d", "1", "--slider", "sparkle=3"], "sliders are"),
+        (["tiny", "-d", "1", "--slider", "1=11"], "−10 to 10"),
+        (["tiny", "-d", "0.1"], "duration"),
+        (["tiny", "-d", "1", "--format", "aac"], "aac"),
+        (["tiny", "-d", "1", "--sample-rate", "22050"], "22050"),
+        (["tiny", "-d", "1", "--variation", "2"], "variation"),
+    ],
+)
+def test_bad_arguments_give_one_line(tiny_model, tmp_path, args, expected):
+    result = distill("generate", *args, "--out", str(tmp_path), home=tiny_model.home)
+    assert expected.lower() in one_line_error(result).lower()
+    assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_an_unwritable_folder_gives_one_line_and_no_file(tiny_model, tmp_path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    result = distill(
+        "generate", "tiny", "-d", "1", "--out", str(blocker / "takes"), home=tiny_model.home
+    )
+    one_line_error(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a file"]
+
+
+def test_resynth_keeps_rate_and_length(tiny_model, tmp_path):
+    source = tmp_path / "in.wav"
+    audio = np.concatenate([synth.pluck(220, 0.8, rng=1), synth.kick(0.5)])
+    import soxr
+
+    at_44k = soxr.resample(audio, 48_000, 44_100).astype(np.float32)
+    sf.write(source, np.stack([at_44k, 0.5 * at_44k], axis=1), 44_100, subtype="PCM_16")
+    out = tmp_path / "out.flac"
+    result = distill(
+        "resynth",
+        "tiny",
+        str(source),
+        str(out),
+        "--slider",
+        "1=-3",
+        "--json",
+        home=tiny_model.home,
+    )
+    assert result.returncode == 0, result.stderr
+    info = sf.info(out)
+    assert info.samplerate == 44_100 and info.frames == len(at_44k) and info.channels == 1
+    assert json.loads(result.stdout)["frames"] == len(at_44k)
+    # an existing output is never overwritten without --force
+    again = distill("resynth", "tiny", str(source), str(out), home=tiny_model.home)
+    assert "exists" in one_line_error(again)
