@@ -5,7 +5,8 @@ The Python API the CLI and the UI are built on; names are imported on first use 
 
     import distill
     result = distill.train("~/samples/kicks", name="kicks", max_minutes=15)
-    model, info = distill.load(result.model_file)
+    model = distill.load("kicks")                 # library name, id prefix or .distill file
+    audio = model.generate(30, seed=7, sliders={"brightness": 4})
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "train": ("distill.training.session", "train"),
     "resume": ("distill.training.session", "resume"),
-    "load": ("distill.library.model_file", "load_model_file"),
+    "load": ("distill.generation.loaded", "load"),
+    "load_model_file": ("distill.library.model_file", "load_model_file"),
+    "Library": ("distill.library.store", "Library"),
+    "ExportOptions": ("distill.audio.write", "ExportOptions"),
+    "GenerationParams": ("distill.generation.generate", "GenerationParams"),
     "check_dataset": ("distill.audio.check", "check_dataset"),
     "resynthesize": ("distill.generation.resynth", "resynthesize"),
     "TrainingConfig": ("distill.training.config", "TrainingConfig"),
