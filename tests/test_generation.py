@@ -9,7 +9,7 @@ import torch
 from distill.audio import synth
 from distill.errors import UserError
 from distill.generation.frames import DecodedFrames, chunk_count, chunk_hop, chunk_weights
-from distill.generation.generate import GenerationParams, chunk_times, generate_audio
+from distill.generation.generate import GenerationParams, Voice, chunk_times, generate_audio
 from distill.generation.resynth import resynthesize
 from distill.generation.trajectory import latent_path, slerp
 from distill.library.model_file import load_model_file
@@ -27,14 +27,8 @@ def loaded(tiny_model):
 def generate(loaded, **params) -> np.ndarray:
     model, meta = loaded
     dim = model.config.latent_dim
-    return generate_audio(
-        model,
-        meta.spectral,
-        meta.stats,
-        torch.zeros(dim),
-        torch.ones(dim),
-        GenerationParams(**params),
-    )
+    voice = Voice(model, meta.spectral, meta.stats, torch.zeros(dim), torch.ones(dim))
+    return generate_audio([voice], GenerationParams(**params))
 
 
 # -- latent paths ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ LOUDNESS_BLOCK_S = 0.4  # s: BS.1770 gating block; integrated loudness needs at 
 # Linear full scale: one 16-bit step. The peak ceiling is lowered by this much so that rounding to
 # PCM can never lift the read-back peak above it (costs < 0.0003 dB at −1 dBFS).
 _QUANTIZATION_HEADROOM = 2.0**-15
+_LOSSY_PEAK_TRIES = 3  # re-encodes at most, to bring a lossy file's decoded peak under the ceiling
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,14 @@ def write_audio(
     if source_rate != options.sample_rate:
         x = soxr.resample(x, source_rate, options.sample_rate, quality="HQ")
     x, gain_db, limit_db = _level(x, options)
-    peak = float(np.max(np.abs(x)))
+    encoded = _encode(x, options)
+    if options.format in _LOSSY:
+        x, encoded, peak, extra_db = _fit_decoded_peak(x, encoded, options)
+        gain_db, limit_db = gain_db + extra_db, limit_db + extra_db
+    else:
+        peak = float(np.max(np.abs(x)))  # within half a step of what is stored
+    if tags is not None:
+        embed_tags(encoded, options.format, tags)
     result = ExportResult(
         path=path,
         sidecar_path=path.with_suffix(".json") if sidecar is not None else None,
@@ -153,7 +161,6 @@ def write_audio(
         gain_db=gain_db,
         peak_limit_db=limit_db,
     )
-    encoded = _encode(x, options, tags)
     # Serialised before anything touches the disk: a bad sidecar is a bug, not a half-export.
     sidecar_text = None if sidecar is None else _sidecar_json(sidecar, result, options, source_rate)
 
@@ -183,8 +190,9 @@ def measure_loudness(x: np.ndarray, rate: int, *, loop_short: bool = False) -> f
         if not loop_short:
             return None
         x = np.tile(x, (math.ceil(block / len(x)), 1))
+    # float32 in: pyloudnorm copies it anyway, and it reads within 1e-6 LU of float64.
     with np.errstate(divide="ignore"):  # log10(0) for silence: -inf, handled below
-        lufs = float(pyloudnorm.Meter(rate).integrated_loudness(x.astype(np.float64)))
+        lufs = float(pyloudnorm.Meter(rate).integrated_loudness(x))
     return lufs if math.isfinite(lufs) else None
 
 
@@ -216,7 +224,7 @@ def _level(x: np.ndarray, options: ExportOptions) -> tuple[np.ndarray, float, fl
         if measured is not None:
             loudness_db = options.lufs - measured
     peak = float(np.max(np.abs(x))) * 10.0 ** (loudness_db / 20.0)
-    ceiling = 10.0 ** (options.peak_dbfs / 20.0) - _QUANTIZATION_HEADROOM
+    ceiling = _ceiling(options)
     limit_db = 20.0 * math.log10(ceiling / peak) if peak > ceiling else 0.0
     gain_db = loudness_db + limit_db
     if gain_db != 0.0:
@@ -224,7 +232,12 @@ def _level(x: np.ndarray, options: ExportOptions) -> tuple[np.ndarray, float, fl
     return x, gain_db, limit_db
 
 
-def _encode(x: np.ndarray, options: ExportOptions, tags: dict[str, str] | None) -> io.BytesIO:
+def _ceiling(options: ExportOptions) -> float:
+    """The peak ceiling as a linear amplitude (full scale = 1)."""
+    return 10.0 ** (options.peak_dbfs / 20.0) - _QUANTIZATION_HEADROOM
+
+
+def _encode(x: np.ndarray, options: ExportOptions) -> io.BytesIO:
     container, subtype = options.soundfile_format
     level, mode = _COMPRESSION.get(options.format, (None, None))
     if subtype in ("PCM_16", "PCM_24"):
@@ -239,9 +252,41 @@ def _encode(x: np.ndarray, options: ExportOptions, tags: dict[str, str] | None) 
         compression_level=level,
         bitrate_mode=mode,
     )
-    if tags is not None:
-        embed_tags(buffer, options.format, tags)
     return buffer
+
+
+def _fit_decoded_peak(
+    x: np.ndarray, encoded: io.BytesIO, options: ExportOptions
+) -> tuple[np.ndarray, io.BytesIO, float, float]:
+    """Lower the gain until the *decoded* lossy file stays under the ceiling.
+
+    A lossy codec does not keep the waveform, so its decoded peak can exceed the one it was given
+    (MP3 by up to ≈ 0.8 dB on a 440 Hz + 3 kHz mix at −1 dBFS). The overshoot scales with the
+    level, so one re-encode at (ceiling / decoded peak) nearly always lands under.
+    Returns (audio, encoded file, its decoded peak (linear), extra gain dB ≤ 0).
+    """
+    ceiling, extra_db = _ceiling(options), 0.0
+    peak = _decoded_peak(encoded)
+    for _ in range(_LOSSY_PEAK_TRIES):
+        if peak <= ceiling:
+            break
+        step_db = 20.0 * math.log10(ceiling / peak) - 0.01  # dB; a hair more, to not loop
+        x = x * np.float32(10.0 ** (step_db / 20.0))
+        extra_db += step_db
+        encoded = _encode(x, options)
+        peak = _decoded_peak(encoded)
+    return x, encoded, peak, extra_db
+
+
+def _decoded_peak(encoded: io.BytesIO) -> float:
+    """Sample peak of the encoded file as a decoder reads it, block by block (bounded memory)."""
+    encoded.seek(0)
+    peak = 0.0
+    with sf.SoundFile(encoded) as f:
+        for block in f.blocks(blocksize=1 << 16, dtype="float32"):
+            peak = max(peak, float(np.max(np.abs(block))) if len(block) else 0.0)
+    encoded.seek(0)
+    return peak
 
 
 def _quantize(x: np.ndarray, subtype: str) -> np.ndarray:

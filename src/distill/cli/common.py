@@ -47,3 +47,10 @@ def export_options(format: str, sample_rate: int, bit_depth: str, lufs: float | 
     )
     options.validate()
     return options
+
+
+def finite(value: float | None) -> float | None:
+    """JSON has no infinity: the peak of digital silence (−inf dBFS) is reported as null."""
+    import math
+
+    return value if value is not None and math.isfinite(value) else None

@@ -22,6 +22,7 @@ from distill.cli.common import (
     RateOption,
     SliderOption,
     export_options,
+    finite,
     shared,
 )
 from distill.errors import UserError
@@ -112,7 +113,7 @@ def _report(loaded, takes) -> dict:
                 "format": t.export.format,
                 "sample_rate": t.export.sample_rate,
                 "bit_depth": t.export.bit_depth,
-                "peak_dbfs": t.export.peak_dbfs,
+                "peak_dbfs": finite(t.export.peak_dbfs),
                 "loudness_lufs": t.export.loudness_lufs,
             }
             for t in takes

@@ -21,6 +21,7 @@ from distill.cli.common import (
     LufsOption,
     SliderOption,
     export_options,
+    finite,
     shared,
 )
 from distill.errors import UserError
@@ -107,7 +108,7 @@ def resynth_command(
                     "sample_rate": rate,
                     "frames": target,
                     "sliders": sliders,
-                    "peak_dbfs": result.peak_dbfs,
+                    "peak_dbfs": finite(result.peak_dbfs),
                 },
                 indent=2,
             )

@@ -16,8 +16,9 @@ import torch
 
 from distill.controls.sliders import Controls
 from distill.errors import UserError
-from distill.generation.generate import GenerationParams, generate_audio
+from distill.generation.generate import BlendVoice, GenerationParams, Voice, generate_audio
 from distill.generation.resynth import resynthesize
+from distill.generation.spatial import SpatialOptions
 from distill.library.model_file import ModelMetadata, load_model_file
 from distill.model.vae import ConvVAE
 
@@ -81,26 +82,69 @@ class LoadedModel:
         seed: int = 0,
         sliders: Sliders = None,
         variation: float = 0.5,
+        spatial: SpatialOptions | None = None,
+        blend: Sequence[tuple[LoadedModel, float, Sliders]] = (),
     ) -> np.ndarray:
-        """(T,) float32 audio at `sample_rate`."""
-        return self.render(self.params(duration, seed=seed, sliders=sliders, variation=variation))
+        """(T,) float32 audio at `sample_rate`, or (2, T) for stereo/binaural `spatial`.
+
+        `blend`: up to 3 other models as (model, weight in percent, its sliders).
+        """
+        voices = [
+            BlendVoice(
+                model=str(other.model_id or other.path),
+                weight=float(weight),
+                sliders=other.slider_values(other_sliders),
+            )
+            for other, weight, other_sliders in blend
+        ]
+        params = self.params(
+            duration,
+            seed=seed,
+            sliders=sliders,
+            variation=variation,
+            spatial=spatial,
+            blend=tuple(voices),
+        )
+        return self.render(params, [other for other, _, _ in blend])
 
     def params(
-        self, duration: float, *, seed: int = 0, sliders: Sliders = None, variation: float = 0.5
+        self,
+        duration: float,
+        *,
+        seed: int = 0,
+        sliders: Sliders = None,
+        variation: float = 0.5,
+        spatial: SpatialOptions | None = None,
+        blend: tuple[BlendVoice, ...] = (),
     ) -> GenerationParams:
         params = GenerationParams(
             duration=float(duration),
             seed=int(seed),
             sliders=self.slider_values(sliders),
             variation=float(variation),
+            spatial=spatial or SpatialOptions(),
+            blend=blend,
         )
         params.validate()
         return params
 
-    def render(self, params: GenerationParams) -> np.ndarray:
-        center, spread = self.center_and_spread(params.sliders)
+    def voice(self, sliders: Mapping[int, float], weight: float = 1.0) -> Voice:
+        center, spread = self.center_and_spread(sliders)
         meta = self.metadata
-        return generate_audio(self.model, meta.spectral, meta.stats, center, spread, params)
+        return Voice(self.model, meta.spectral, meta.stats, center, spread, weight)
+
+    def render(
+        self, params: GenerationParams, blend_models: Sequence[LoadedModel] = ()
+    ) -> np.ndarray:
+        """The audio of `params`; `blend_models` are params.blend's models, loaded, in order."""
+        if len(blend_models) != len(params.blend):
+            raise ValueError("one loaded model per blend voice is needed")
+        voices = [self.voice(params.sliders, params.main_weight)]
+        for other, part in zip(blend_models, params.blend, strict=True):
+            if other.path.resolve() == self.path.resolve():
+                raise UserError(f"{self.name} is blended with itself: blend different models")
+            voices.append(other.voice(part.sliders, part.weight / 100.0))
+        return generate_audio(voices, params)
 
     def resynth(
         self, audio: np.ndarray, rate: int | None = None, *, sliders: Sliders = None

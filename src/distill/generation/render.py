@@ -15,6 +15,7 @@ import numpy as np
 
 from distill import __version__
 from distill.audio.write import ExportOptions, ExportResult, write_audio
+from distill.errors import UserError
 from distill.generation.generate import GenerationParams
 from distill.generation.loaded import LoadedModel
 from distill.home import safe_name
@@ -43,6 +44,17 @@ def take_path(out_dir: Path, stem: str, suffix: str) -> Path:
     return candidate
 
 
+def load_blend(loaded: LoadedModel, params: GenerationParams, home) -> list[LoadedModel]:
+    """The models of params.blend, from the library of `home`, on the main model's device."""
+    from distill.generation.loaded import load
+
+    models = [load(v.model, home=home, device=str(loaded.device)) for v in params.blend]
+    for other in models:
+        if other.path.resolve() == loaded.path.resolve():
+            raise UserError(f"{loaded.name} is blended with itself: blend different models")
+    return models
+
+
 def describe_sliders(loaded: LoadedModel, values: dict[int, float]) -> dict[str, float]:
     controls = loaded.controls
     if controls is None:
@@ -50,7 +62,12 @@ def describe_sliders(loaded: LoadedModel, values: dict[int, float]) -> dict[str,
     return {controls.labels[i]: v for i, v in sorted(values.items())}
 
 
-def sidecar_for(loaded: LoadedModel, params: GenerationParams, kind: str = "generate") -> dict:
+def sidecar_for(
+    loaded: LoadedModel,
+    params: GenerationParams,
+    blend_models: list[LoadedModel] = (),  # type: ignore[assignment]
+    kind: str = "generate",
+) -> dict:
     return {
         "format": SIDECAR_KIND,
         "kind": kind,
@@ -63,6 +80,15 @@ def sidecar_for(loaded: LoadedModel, params: GenerationParams, kind: str = "gene
         },
         "params": params.to_dict(),
         "sliders_by_label": describe_sliders(loaded, params.sliders),
+        "blend_models": [
+            {
+                "name": other.name,
+                "id": other.model_id,
+                "weight": part.weight,
+                "sliders_by_label": describe_sliders(other, part.sliders),
+            }
+            for other, part in zip(blend_models, params.blend, strict=True)
+        ],
         "spectral": loaded.metadata.spectral.to_dict(),
         "device": str(loaded.device),
     }
@@ -80,31 +106,80 @@ def render_takes(
     *,
     count: int = 1,
     stem: str | None = None,
+    home: str | Path | None = None,
+    history: bool = False,
 ) -> list[Take]:
-    """`count` takes with seeds params.seed, params.seed + 1, …, each written as it is done."""
+    """`count` takes with seeds params.seed, params.seed + 1, …, each written as it is done.
+
+    Blend models are loaded from the library of `home`; with `history`, each take is also kept
+    in that home's generation history.
+    """
     options.validate()
     params.validate()
+    blend_models = load_blend(loaded, params, home)
     takes = []
     base = safe_name(stem or loaded.name, fallback="take")
     for i in range(count):
         take_params = replace(params, seed=params.seed + i)
-        audio = loaded.render(take_params)
-        sliders = describe_sliders(loaded, take_params.sliders)
-        sidecar = sidecar_for(loaded, take_params)
         path = take_path(Path(out_dir), f"{base}-{take_params.seed}", options.suffix)
-        result = write_audio(
-            path,
-            audio,
-            loaded.sample_rate,
-            options,
-            tags={
-                "title": f"{loaded.name} — seed {take_params.seed}",
-                "model": loaded.name,
-                "seed": str(take_params.seed),
-                "sliders": ", ".join(f"{k}={v:g}" for k, v in sliders.items()) or "none",
-                "params": json.dumps(sidecar["params"], sort_keys=True),
-            },
-            sidecar=sidecar,
-        )
-        takes.append(Take(params=take_params, export=result, audio=audio))
+        take = write_take(loaded, take_params, options, path, blend_models)
+        if history:
+            record_history(take, home)
+        takes.append(take)
     return takes
+
+
+def write_take(
+    loaded: LoadedModel,
+    params: GenerationParams,
+    options: ExportOptions,
+    path: Path,
+    blend_models: list[LoadedModel] = (),  # type: ignore[assignment]
+) -> Take:
+    audio = loaded.render(params, blend_models)
+    sliders = describe_sliders(loaded, params.sliders)
+    sidecar = sidecar_for(loaded, params, blend_models)
+    names = [loaded.name, *(m.name for m in blend_models)]
+    result = write_audio(
+        path,
+        audio,
+        loaded.sample_rate,
+        options,
+        tags={
+            "title": f"{' + '.join(names)} — seed {params.seed}",
+            "model": " + ".join(names),
+            "seed": str(params.seed),
+            "sliders": ", ".join(f"{k}={v:g}" for k, v in sliders.items()) or "none",
+            "params": json.dumps(sidecar["params"], sort_keys=True),
+        },
+        sidecar=sidecar,
+    )
+    return Take(params=params, export=result, audio=audio)
+
+
+def record_history(take: Take, home: str | Path | None):
+    """Keep the take in the home's generation history; returns the history entry."""
+    from distill.home import resolve_home
+    from distill.library.history import History
+
+    assert take.export.sidecar_path is not None
+    sidecar = json.loads(take.export.sidecar_path.read_text(encoding="utf-8"))
+    return History(resolve_home(home)).record(sidecar, take.path)
+
+
+def replay(sidecar: dict, out_dir: Path, *, home: str | Path | None = None) -> Take:
+    """Render a take again from its sidecar: the same model, parameters and export options give
+    the same samples (on the same device type)."""
+    from distill.generation.loaded import load
+
+    if sidecar.get("format") != SIDECAR_KIND:
+        raise UserError("this is not the sidecar of a Distill generation: nothing to replay")
+    model = sidecar["model"]
+    ref = model.get("id") or model.get("file")
+    loaded = load(ref, home=home, device=str(sidecar.get("device") or "cpu").split(":")[0])
+    params = params_from_sidecar(sidecar)
+    export = sidecar.get("export") or {}
+    options = ExportOptions(**export["options"]) if "options" in export else ExportOptions()
+    stem = Path(export.get("file") or loaded.name).stem
+    path = take_path(Path(out_dir), f"{stem}-replay", options.suffix)
+    return write_take(loaded, params, options, path, load_blend(loaded, params, home))
