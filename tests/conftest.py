@@ -53,3 +53,16 @@ def tiny_model(tmp_path_factory) -> TinyModel:
     result = train(data, home=home, name="tiny", epochs=30, **TINY_TRAINING)
     assert result.model_file is not None
     return TinyModel(home=home, model_file=result.model_file, data_dir=data, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_b(tiny_model) -> TinyModel:
+    """A second tiny model, in the same home as `tiny_model`, trained on other sounds."""
+    from distill.training.session import train
+
+    data = write_demo_sounds(tiny_model.home.parent / "sounds-b", seed=11)
+    result = train(data, home=tiny_model.home, name="tiny-b", epochs=20, **TINY_TRAINING)
+    assert result.model_file is not None
+    return TinyModel(
+        home=tiny_model.home, model_file=result.model_file, data_dir=data, name="tiny-b"
+    )

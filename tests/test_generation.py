@@ -323,3 +323,33 @@ def test_chunk_times_are_chunk_centres():
 
 def test_channel_indices_are_what_the_generation_assumes():
     assert (MAG, IF) == (0, 1)
+
+
+def test_blend_is_deterministic_and_lies_between_its_models(tiny_model, tiny_model_b):
+    from distill.generation.generate import BlendVoice
+    from distill.generation.loaded import load
+
+    a = load("tiny", home=tiny_model.home)
+    b = load("tiny-b", home=tiny_model.home)
+
+    def spectrum(audio: np.ndarray) -> np.ndarray:
+        return np.log(np.abs(np.fft.rfft(audio)) + 1e-6)
+
+    alone = a.generate(2.0, seed=9)
+    mostly_a = a.render(a.params(2.0, seed=9, blend=(BlendVoice(b.model_id, 1.0),)), [b])
+    half = a.render(a.params(2.0, seed=9, blend=(BlendVoice(b.model_id, 50.0),)), [b])
+    again = a.render(a.params(2.0, seed=9, blend=(BlendVoice(b.model_id, 50.0),)), [b])
+    assert np.array_equal(half, again) and np.isfinite(half).all()
+    near = np.abs(spectrum(mostly_a) - spectrum(alone)).mean()
+    far = np.abs(spectrum(half) - spectrum(alone)).mean()
+    assert near < 0.5 * far, (near, far)
+
+
+def test_models_with_different_representations_cannot_blend():
+    from distill.generation.blend import check_compatible
+
+    check_compatible(
+        [SpectralConfig(), SpectralConfig(chunk_seconds=0.5)]
+    )  # chunk length may differ
+    with pytest.raises(UserError, match="sample_rate"):
+        check_compatible([SpectralConfig(), SpectralConfig(sample_rate=44_100)])

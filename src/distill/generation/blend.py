@@ -8,11 +8,15 @@ undone first:
                                                     any one model leaves quiet)
     frequency  f = Σ w_v · m_v · f_v / Σ w_v · m_v (each band follows the louder model's partial)
 
-Why not sum the waveforms: two renders have unrelated phases, so wherever they share a band they
-cancel and reinforce at random (comb filtering). Measured on two models trained on the demo
-corpus, 50/50, 8 s (bench/blend_domain.py, BENCHMARKS.md): the magnitude of the waveform sum
-deviates from the intended mix w_a·|A| + w_b·|B| by a mean 3.1 dB across bins, the magnitude mix
-by 1.4 dB (which is its own inverse's error, shared by every render).
+Why not sum the waveforms: two renders have unrelated phases, so wherever they share partials
+they cancel and reinforce at random (comb filtering, beating). Measured with bench/blend_domain.py
+(BENCHMARKS.md), 50/50, 8 s × 3 seeds, as the mean |dB| deviation of the mix's magnitude from the
+intended w_a·|A| + w_b·|B| and its ripple across frequency:
+  the same material (a model with itself on another seed): waveform sum 4.11 dB (ripple 4.50),
+  magnitude mix 1.42 dB (ripple 2.07);
+  different material (demo corpus vs its drums only): 1.53 dB (2.09) vs 1.61 dB (2.37) — little
+  overlap, so little to cancel, and the magnitude mix pays only its own inverse's error.
+One inverse instead of one per model also makes a blend cost about what a single render does.
 """
 
 from __future__ import annotations
