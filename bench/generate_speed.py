@@ -65,7 +65,9 @@ def in_process(model: str, seconds: float, repeats: int, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cli_wall(model: str, seconds: float, repeats: int, out_dir: Path) -> list[float]:
+def cli_wall(
+    model: str, seconds: float, repeats: int, out_dir: Path, extra: tuple[str, ...] = ()
+) -> list[float]:
     walls = []
     for i in range(repeats):
         command = [
@@ -78,6 +80,7 @@ def cli_wall(model: str, seconds: float, repeats: int, out_dir: Path) -> list[fl
             str(i),
             "--out",
             str(out_dir),
+            *extra,
         ]
         t = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
@@ -104,7 +107,8 @@ def main() -> None:
                 model = str(make_model(folder))
         short = in_process(model, 30.0, args.repeats, args.threads)
         long = in_process(model, 300.0, 1, args.threads)
-        walls = cli_wall(model, 30.0, args.repeats, folder / "takes")
+        # a path, not a library name: the bench leaves the user's history alone
+        walls = cli_wall(model, 30.0, args.repeats, folder / "takes", ("--no-history",))
 
     rtf_30 = 30.0 / statistics.median(short["times"])
     rtf_300 = 300.0 / long["times"][0]

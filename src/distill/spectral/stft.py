@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -10,9 +11,14 @@ from distill.spectral.config import SpectralConfig
 
 
 def window(cfg: SpectralConfig, like: torch.Tensor) -> torch.Tensor:
-    return torch.hann_window(
-        cfg.n_fft, dtype=like.real.dtype if like.is_complex() else like.dtype, device=like.device
-    )
+    dtype = like.real.dtype if like.is_complex() else like.dtype
+    return _hann(cfg.n_fft, dtype, like.device)
+
+
+@functools.lru_cache(maxsize=16)
+def _hann(n_fft: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The same window for every call (an immutable constant; nothing writes into it)."""
+    return torch.hann_window(n_fft, dtype=dtype, device=device)
 
 
 def stft(audio: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
