@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,12 +72,28 @@ def choose_holdout(files: list[Path], root: Path, listing: Path | None) -> set[P
     return chosen
 
 
-def evaluate(model, metadata, files: list[Path]) -> dict[str, float]:
+def resynth_command(model_file: Path, path: Path, scratch: Path) -> torch.Tensor:
+    """`path` through the real `distill resynth` command; read back at the model's rate."""
+    out = scratch / f"{path.stem}-resynth.wav"
+    distill = Path(sys.executable).with_name("distill")
+    command = [str(distill), "resynth", str(model_file), str(path), str(out), "--force"]
+    subprocess.run(command, check=True, capture_output=True)
+    return torch.from_numpy(read_mono(out))
+
+
+def evaluate(
+    model, metadata, files: list[Path], model_file: Path | None = None, scratch: Path | None = None
+) -> dict[str, float]:
+    """Mean quality of `files` resynthesized in-process, or through `distill resynth` when
+    `model_file` is given (what a user gets: 24-bit file at the input's rate, read back)."""
     spectral, stats = metadata.spectral, metadata.stats
     rows = []
     for path in files:
         audio = torch.from_numpy(read_mono(path, spectral.sample_rate))
-        rebuilt = resynthesize(model, audio, stats, spectral)
+        if model_file is not None and scratch is not None:
+            rebuilt = resynth_command(model_file, path, scratch)[: len(audio)]
+        else:
+            rebuilt = resynthesize(model, audio, stats, spectral)
         ceiling = synthesize(analyze(audio[None], spectral), spectral, length=len(audio))[0]
         q, r = measure(rebuilt, audio), measure(ceiling, audio)
         rows.append((q.mrstft, q.lsd_db, q.sisdr_db, r.mrstft))
@@ -108,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--kl-beta-max", type=float, default=None, help="KL weight after warm-up (default: preset)"
+    )
+    parser.add_argument(
+        "--via-cli",
+        action="store_true",
+        help="resynthesize the held-out files through the `distill resynth` command",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -144,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         minutes = (time.monotonic() - started) / 60
         model, metadata = load_model_file(result.model_file)
-    print(f"held out ({len(holdout)} files):", file=sys.stderr)
-    held = evaluate(model, metadata, sorted(holdout))
+        print(f"held out ({len(holdout)} files):", file=sys.stderr)
+        via = (result.model_file, Path(scratch)) if args.via_cli else (None, None)
+        held = evaluate(model, metadata, sorted(holdout), *via)
     print(f"training files (first {TRAIN_FILES_MEASURED}):", file=sys.stderr)
     seen = evaluate(model, metadata, training[:TRAIN_FILES_MEASURED])
     print(

@@ -131,6 +131,11 @@ def test_labels_follow_the_strongest_audible_correlation():
     assert best_feature(mixed)[0] == "rms"
     noisy = flat | {"centroid": np.array([1, 3, 2, 5, 1, 4, 2, 3, 1]) * 1000.0}
     assert best_feature(noisy)[0] is None  # no trend: a neutral "axis N"
+    # a label a stronger axis already has gives way to the next clearly audible feature ...
+    both = brighter | {"flatness": 0.1 + 0.2 * position}
+    assert best_feature(both, frozenset({"brightness"}))[0] == "flatness"
+    # ... but not to an inaudible one: then the label repeats (→ "brightness 2")
+    assert best_feature(brighter, frozenset({"brightness"}))[0] == "centroid"
 
 
 def test_big_datasets_are_capped_by_a_seeded_subsample():

@@ -10,7 +10,9 @@
    monotone but inaudible drift (0.05 octave of centroid) must not outvote a 12 dB loudness swing.
    The best score names the axis through LABELS if it reaches MIN_SCORE; exact ties go to the
    feature listed first (brightness before warmth: a lowpass sweep moves both). Otherwise the axis
-   keeps a neutral "axis N" (N = its 1-based number). Repeated names become "brightness 2", ….
+   keeps a neutral "axis N" (N = its 1-based number). A label an earlier axis already has is
+   passed over for the next best feature that reaches MIN_SCORE; only when none does, repeated
+   names become "brightness 2", ….
 5. Orientation: the axis is flipped so + means more of its label (brighter, warmer = more low
    energy, louder, …); a neutral axis so its largest loading is positive.
 """
@@ -150,14 +152,25 @@ def audible_change(name: str, values: np.ndarray) -> float:
     return change / AUDIBLE_CHANGE[name]
 
 
-def best_feature(features: dict[str, np.ndarray]) -> tuple[str | None, dict[str, float]]:
-    """The feature that names the axis (None if none scores MIN_SCORE), and every ρ."""
+def best_feature(
+    features: dict[str, np.ndarray], taken: frozenset[str] = frozenset()
+) -> tuple[str | None, dict[str, float]]:
+    """The feature that names the axis (None if none scores MIN_SCORE), and every ρ.
+
+    A feature whose label an earlier (stronger) axis already has is passed over for the best
+    one that still scores MIN_SCORE, so five axes that all move the centroid a little do not
+    all become "brightness": the second may be the "noisiness" it also clearly changes.
+    """
     rhos = {name: spearman(features[name]) for name in FEATURES}
     scores = {
         name: abs(rhos[name]) * min(1.0, audible_change(name, features[name])) for name in LABELS
     }
-    best = max(LABELS, key=lambda name: scores[name])  # first of equals: LABELS order
-    return (best if scores[best] >= MIN_SCORE else None), rhos
+    ranked = sorted(LABELS, key=lambda name: -scores[name])  # stable: ties keep LABELS order
+    fresh = [name for name in ranked if LABELS[name] not in taken]
+    for best in (fresh[:1] or []) + ranked[:1]:
+        if scores[best] >= MIN_SCORE:
+            return best, rhos
+    return None, rhos
 
 
 def analyze_controls(
@@ -183,7 +196,8 @@ def analyze_controls(
             projections = (latents - mean) @ direction
             low, high = float(projections.min()), float(projections.max())
             sweep = mean + np.linspace(low, high, sweep_points)[:, None] * direction
-            feature, rhos = best_feature(sweep_features(model, sweep, stats, spectral))
+            taken = frozenset(axis.label for axis in axes)
+            feature, rhos = best_feature(sweep_features(model, sweep, stats, spectral), taken)
             flip = rhos[feature] < 0 if feature else direction[np.argmax(np.abs(direction))] < 0
             sign = -1.0 if flip else 1.0
             low, high = (-high, -low) if flip else (low, high)
