@@ -19,6 +19,7 @@ from distill.cli.common import DeviceOption, HomeOption, shared
 from distill.errors import UserError
 
 TAKE_SECONDS = 8.0
+DEMO_LUFS = -18.0  # LUFS of the rendered takes
 
 
 def demo_command(
@@ -33,6 +34,15 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Seed of the corpus, the training and the takes.")] = 0,
     home: HomeOption = None,
     device: DeviceOption = None,
+    channels: Annotated[
+        str | None, typer.Option(hidden=True, help="Conv widths (tests): see distill train.")
+    ] = None,
+    chunk_seconds: Annotated[
+        float | None, typer.Option(hidden=True, help="Chunk length in seconds (tests).")
+    ] = None,
+    take_seconds: Annotated[
+        float, typer.Option(hidden=True, help="Length of each rendered take.")
+    ] = TAKE_SECONDS,
 ) -> None:
     """Synthesize a demo corpus, train a model on it, and render takes with different sliders."""
     home, device = shared(ctx, home, device)
@@ -54,6 +64,8 @@ def demo_command(
         seed=seed,
         home=home,
         device=None if device == "auto" else device,
+        channels=channels,
+        chunk_seconds=chunk_seconds,
     )
     if not library:
         raise UserError("the demo model did not reach the library: see the messages above")
@@ -66,8 +78,10 @@ def demo_command(
     labels = loaded.controls.labels if loaded.controls else []
     typer.echo(f"\nrendering takes with {library['name']} into {out / 'takes'}")
     for stem, sliders in _settings(labels):
-        params = loaded.params(TAKE_SECONDS, seed=seed, sliders=sliders, variation=0.5)
-        (take,) = render_takes(loaded, params, ExportOptions(), out / "takes", stem=stem)
+        params = loaded.params(take_seconds, seed=seed, sliders=sliders, variation=0.5)
+        # a loudness target: an early model can be very quiet, and these are for listening
+        options = ExportOptions(lufs=DEMO_LUFS)
+        (take,) = render_takes(loaded, params, options, out / "takes", stem=stem, home=home)
         shown = ", ".join(sliders) or "all sliders at 0"
         typer.echo(f"  {take.path}  ({shown})")
     _next_steps(library["name"], labels, out)
