@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm
 import soundfile as sf
 import soxr
 
@@ -104,7 +103,8 @@ class ExportResult:
     frames: int  # samples per channel, at sample_rate
     channels: int
     peak_dbfs: float  # sample peak after processing (before lossy encoding); -inf for silence
-    loudness_lufs: float | None  # integrated, after processing; None if under 400 ms or silent
+    # integrated, after processing; None without a target (not measured), under 400 ms, silent
+    loudness_lufs: float | None
     gain_db: float  # total gain applied: loudness target + peak ceiling
     peak_limit_db: float  # the part of gain_db the peak ceiling took off (≤ 0; 0 = not applied)
 
@@ -157,7 +157,10 @@ def write_audio(
         frames=len(x),
         channels=x.shape[1],
         peak_dbfs=20.0 * math.log10(peak) if peak > 0 else -math.inf,
-        loudness_lufs=measure_loudness(x, options.sample_rate),
+        # measured only with a target: pyloudnorm brings scipy.signal (~0.6 s of start-up)
+        loudness_lufs=measure_loudness(x, options.sample_rate)
+        if options.lufs is not None
+        else None,
         gain_db=gain_db,
         peak_limit_db=limit_db,
     )
@@ -183,6 +186,8 @@ def measure_loudness(x: np.ndarray, rate: int, *, loop_short: bool = False) -> f
     shorter than one 400 ms block. With `loop_short` a short sound is measured looped to one block:
     repeating it keeps its mean square, where zero-padding would dilute it.
     """
+    import pyloudnorm  # here, not at the top: it brings scipy.signal (~0.6 s of start-up)
+
     if len(x) == 0:
         return None
     block = math.ceil(LOUDNESS_BLOCK_S * rate)  # samples

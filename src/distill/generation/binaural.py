@@ -19,8 +19,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import signal
-from scipy.special import i0
 
 HEAD_RADIUS = 0.0875  # m
 SPEED_OF_SOUND = 343.0  # m/s
@@ -65,6 +63,8 @@ def shadow_split(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarra
     """(low, high) with H = low + α·high for any α: H(s) = (αs + 2ω0)/(s + 2ω0) is the one-pole
     low-pass 2ω0/(s + 2ω0) plus α times its complement, so a moving α is a crossfade (no zipper)."""
     two_w0 = 2 * SPEED_OF_SOUND / HEAD_RADIUS  # rad/s: corner at 2ω0/2π ≈ 1.25 kHz
+    from scipy import signal
+
     b, a = signal.bilinear([two_w0], [1.0, two_w0], fs=sample_rate)
     low = signal.lfilter(b, a, x)
     return low, x - low
@@ -76,6 +76,8 @@ def _tap_table() -> np.ndarray:
     for a delay of i + k/FRACTIONS samples in row k."""
     half = TAPS // 2
     u = np.arange(-half + 1, half + 1)[None, :] - np.linspace(0, 1, FRACTIONS + 1)[:, None]
+    from scipy.special import i0
+
     window = i0(KAISER_BETA * np.sqrt(np.clip(1 - (u / half) ** 2, 0, None))) / i0(KAISER_BETA)
     weights = np.sinc(u) * window
     return weights / weights.sum(axis=1, keepdims=True)  # unity gain at 0 Hz
@@ -90,6 +92,8 @@ def delay_fixed(x: np.ndarray, delay: float) -> np.ndarray:
     whole = int(np.floor(delay))
     weights = _taps(np.array([delay - whole]))[0]
     shifted = np.concatenate([np.zeros(whole), x])
+    from scipy import signal
+
     full = signal.oaconvolve(shifted, weights)  # y[n] = full[n + TAPS/2 − 1]
     return full[TAPS // 2 - 1 : TAPS // 2 - 1 + len(x)]
 

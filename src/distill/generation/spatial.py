@@ -18,8 +18,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
-from scipy.ndimage import uniform_filter1d
 
 from distill.errors import UserError
 from distill.generation.binaural import binaural
@@ -154,6 +152,8 @@ def _fir(response: np.ndarray, freqs: np.ndarray) -> np.ndarray:
 
 def _zero_phase(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     centre = len(kernel) // 2
+    from scipy import signal
+
     return signal.oaconvolve(x, kernel)[centre : centre + len(x)]
 
 
@@ -164,6 +164,8 @@ def _rendered_side(a: np.ndarray, b: np.ndarray, sample_rate: int) -> np.ndarray
     s = _zero_phase((a - b) / 2, _fir(fade.astype(complex), freqs))
     s -= a * (a @ s) / max(float(a @ a), 1e-30)
     size = max(1, round(ENVELOPE_SECONDS * sample_rate))
+    from scipy.ndimage import uniform_filter1d
+
     level_a = uniform_filter1d(a**2, size)  # mean square over the window
     level_s = uniform_filter1d(s**2, size)
     tiny = 1e-12 * float(a @ a) / max(len(a), 1) + 1e-30
