@@ -214,3 +214,91 @@ def test_resynth_keeps_rate_and_length(tiny_model, tmp_path):
     # an existing output is never overwritten without --force
     again = distill("resynth", "tiny", str(source), str(out), home=tiny_model.home)
     assert "exists" in one_line_error(again)
+
+
+def test_stereo_and_binaural_files(tiny_model, tmp_path):
+    stereo = distill(
+        "generate",
+        "tiny",
+        "-d",
+        "2",
+        "--seed",
+        "3",
+        "--spatial",
+        "stereo",
+        "--width",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "--no-history",
+        home=tiny_model.home,
+    )
+    assert stereo.returncode == 0, stereo.stderr
+    audio, rate = sf.read(json.loads(stereo.stdout)["takes"][0]["path"])
+    assert audio.shape == (2 * rate, 2) and not np.allclose(audio[:, 0], audio[:, 1])
+    right = distill(
+        "generate",
+        "tiny",
+        "-d",
+        "2",
+        "--seed",
+        "3",
+        "--azimuth",
+        "90",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "--no-history",
+        home=tiny_model.home,
+    )
+    assert right.returncode == 0, right.stderr
+    take = json.loads(right.stdout)["takes"][0]
+    assert take["spatial"]["mode"] == "binaural"
+    audio, _ = sf.read(take["path"])
+    assert np.sum(audio[:, 1] ** 2) > 2 * np.sum(audio[:, 0] ** 2)  # right ear louder
+
+
+def test_blend_two_models(tiny_model, tiny_model_b, tmp_path):
+    result = distill(
+        "generate",
+        "tiny",
+        "-d",
+        "1.5",
+        "--seed",
+        "4",
+        "--blend",
+        "tiny-b:40:1=3",
+        "--out",
+        str(tmp_path),
+        "--json",
+        "--no-history",
+        home=tiny_model.home,
+    )
+    assert result.returncode == 0, result.stderr
+    take = json.loads(result.stdout)["takes"][0]
+    assert take["blend"][0]["weight"] == 40 and take["blend"][0]["sliders"] == {"0": 3.0}
+    sidecar = json.loads(Path(take["sidecar"]).read_text())
+    assert [m["name"] for m in sidecar["blend_models"]] == ["tiny-b"]
+    audio, _ = sf.read(take["path"])
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--blend", "tiny:40"], "itself"),
+        (["--blend", "tiny-b:0"], "more than 0"),
+        (["--blend", "tiny-b:60", "--blend", "tiny-b:50"], "under 100"),
+        (["--blend", "tiny-b"], "MODEL:PERCENT"),
+        (["--spatial", "stereo", "--width", "1.5"], "width"),
+        (["--azimuth", "200"], "azimuth"),
+        (["--spatial", "surround"], "spatial mode"),
+    ],
+)
+def test_bad_blend_and_spatial_arguments(tiny_model, tiny_model_b, tmp_path, args, expected):
+    result = distill(
+        "generate", "tiny", "-d", "1", *args, "--out", str(tmp_path), home=tiny_model.home
+    )
+    assert expected.lower() in one_line_error(result).lower()
+    assert not any(tmp_path.iterdir())

@@ -14,6 +14,8 @@ import typer
 
 from distill import __version__
 from distill.cli import dataset, demo, generate, model, resynth, train
+from distill.cli import history as history_cli
+from distill.cli import preset as preset_cli
 from distill.errors import UserError
 
 app = typer.Typer(
@@ -25,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(model.app, name="model")
+app.add_typer(preset_cli.app, name="preset")
+app.add_typer(history_cli.app, name="history")
 app.command(name="train")(train.train_command)
 app.command(name="generate")(generate.generate_command)
 app.command(name="resynth")(resynth.resynth_command)

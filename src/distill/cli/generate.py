@@ -45,10 +45,34 @@ def generate_command(
         int | None, typer.Option(help="Seed of the first take (default: a random one).")
     ] = None,
     slider: SliderOption = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="A saved preset of MODEL's sliders (--slider values override it)."),
+    ] = None,
     variation: Annotated[
-        float,
-        typer.Option(help="How far and fast the sound wanders, 0 (still) to 1 (restless)."),
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            help="How far and fast the sound wanders, 0 (still) to 1 (restless); default 0.5."
+        ),
+    ] = None,
+    blend: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MODEL:PERCENT[:SLIDERS] mixes another model in (SLIDERS: name=v,name=v or "
+            "@preset); up to 3; MODEL gets the remaining share."
+        ),
+    ] = None,
+    spatial: Annotated[str | None, typer.Option(help="mono (default), stereo or binaural.")] = None,
+    width: Annotated[float | None, typer.Option(help="Stereo width, 0…1 (default 0.7).")] = None,
+    azimuth: Annotated[
+        float | None, typer.Option(help="Binaural: degrees, −180…180, + = right.")
+    ] = None,
+    elevation: Annotated[
+        float | None, typer.Option(help="Binaural: degrees, −90…90, + = up.")
+    ] = None,
+    orbit: Annotated[
+        float | None, typer.Option(help="Binaural: seconds per turn around the head.")
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the files (created if missing).")
     ] = Path("."),
@@ -56,6 +80,9 @@ def generate_command(
     sample_rate: RateOption = 48_000,
     bit_depth: DepthOption = "24",
     lufs: LufsOption = None,
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="Do not keep these takes in the history.")
+    ] = False,
     json_output: JsonOption = False,
     home: HomeOption = None,
     device: DeviceOption = None,
@@ -65,28 +92,111 @@ def generate_command(
     if not 1 <= count <= MAX_COUNT:
         raise UserError(f"--count must be between 1 and {MAX_COUNT}, got {count}")
     options = export_options(format, sample_rate, bit_depth, lufs)
+    blend_specs = [_parse_blend(text) for text in blend or []]
 
+    from distill.generation.generate import BlendVoice
     from distill.generation.loaded import load
+    from distill.generation.spatial import SpatialOptions
 
     loaded = load(model, home=home, device=device)
+    sliders, preset_variation, preset_spatial = _preset_settings(loaded, preset, home)
+    sliders |= loaded.slider_values(slider or [])
+    spatial_options = _spatial(
+        preset_spatial, spatial, width=width, azimuth=azimuth, elevation=elevation, orbit=orbit
+    )
+    voices = []
+    for ref, weight, voice_sliders in blend_specs:
+        other = load(ref, home=home, device=str(loaded.device))
+        if other.path.resolve() == loaded.path.resolve():
+            raise UserError(f"{loaded.name} is blended with itself: blend different models")
+        if voice_sliders.startswith("@"):
+            values, _, _ = _preset_settings(other, voice_sliders[1:], home)
+        else:
+            values = other.slider_values([v for v in voice_sliders.split(",") if v])
+        voices.append(BlendVoice(str(other.model_id or other.path), weight, values))
     params = loaded.params(
         duration,
         seed=secrets.randbelow(2**31) if seed is None else seed,
-        sliders=slider or [],
-        variation=variation,
+        sliders={k: v for k, v in sliders.items()},
+        variation=variation if variation is not None else preset_variation,
+        spatial=spatial_options or SpatialOptions(),
+        blend=tuple(voices),
     )
-    takes = list(_each_take(loaded, params, options, out, count, json_output))
+    takes = list(_each_take(loaded, params, options, out, count, json_output, home, not no_history))
     if json_output:
         typer.echo(json.dumps(_report(loaded, takes), indent=2))
 
 
-def _each_take(loaded, params, options, out: Path, count: int, quiet: bool):
+def _parse_blend(text: str) -> tuple[str, float, str]:
+    parts = text.split(":", 2)
+    try:
+        ref, weight = parts[0].strip(), float(parts[1])
+    except (IndexError, ValueError):
+        raise UserError(
+            f"--blend {text!r}: write MODEL:PERCENT, e.g. --blend rain:30 (or rain:30:warmth=2)"
+        ) from None
+    if not ref:
+        raise UserError(f"--blend {text!r}: the model name is missing")
+    if not weight > 0:
+        raise UserError(f"--blend {text!r}: the weight must be more than 0 %")
+    return ref, weight, parts[2].strip() if len(parts) > 2 else ""
+
+
+def _preset_settings(loaded, preset: str | None, home) -> tuple[dict[int, float], float, dict]:
+    """A preset's sliders (0-based), variation and spatial settings; stale labels reported."""
+    if not preset:
+        return {}, 0.5, {}
+    from distill.library.presets import Presets
+
+    store = Presets(home)
+    found = store.get(loaded.model_id or str(loaded.path), preset)
+    controls = loaded.controls
+    if controls is None:
+        raise UserError(f"model {loaded.name!r} has no sliders, so preset {preset!r} cannot apply")
+    values, stale = store.apply(found, controls)
+    for label in stale:
+        typer.echo(
+            f"warning: preset {preset!r} sets {label!r}, which {loaded.name} no longer has — "
+            "ignored",
+            err=True,
+        )
+    variation = found.variation if found.variation is not None else 0.5
+    return values, variation, dict(found.spatial or {})
+
+
+def _spatial(base: dict, mode: str | None, **given):
+    """Spatial options: a preset's, overridden by the flags given. Without a mode anywhere,
+    --azimuth/--elevation/--orbit mean binaural and --width means stereo."""
+    from distill.generation.spatial import SpatialOptions
+
+    flags = {k: v for k, v in given.items() if v is not None}
+    settings = dict(base) | flags
+    if mode is not None:
+        settings["mode"] = mode
+    elif "mode" not in settings and flags:
+        binaural = {"azimuth", "elevation", "orbit"} & set(flags)
+        settings["mode"] = "binaural" if binaural else "stereo"
+    if not settings:
+        return None
+    options = SpatialOptions.from_dict(settings)
+    options.validate()
+    return options
+
+
+def _each_take(loaded, params, options, out: Path, count: int, quiet: bool, home, history: bool):
     from dataclasses import replace
 
     from distill.generation.render import render_takes
 
     for i in range(count):
-        (take,) = render_takes(loaded, replace(params, seed=params.seed + i), options, out)
+        (take,) = render_takes(
+            loaded,
+            replace(params, seed=params.seed + i),
+            options,
+            out,
+            home=home,
+            history=history,
+        )
         if not quiet:
             e = take.export
             loudness = f", {e.loudness_lufs:.1f} LUFS" if e.loudness_lufs is not None else ""
@@ -110,6 +220,8 @@ def _report(loaded, takes) -> dict:
                 "duration": t.params.duration,
                 "variation": t.params.variation,
                 "sliders": describe_sliders(loaded, t.params.sliders),
+                "spatial": t.params.spatial.to_dict(),
+                "blend": [v.to_dict() for v in t.params.blend],
                 "format": t.export.format,
                 "sample_rate": t.export.sample_rate,
                 "bit_depth": t.export.bit_depth,

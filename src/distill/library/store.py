@@ -75,6 +75,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX models_run ON models (run)",
     ),
+    (  # 1 → 2: presets and generation history; both go with their model
+        """CREATE TABLE presets (
+            model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,             -- display string, as typed
+            name_key TEXT NOT NULL,         -- casefolded name: unique per model ignoring case
+            sliders TEXT NOT NULL DEFAULT '{}',  -- JSON {slider label: −10…+10}
+            variation REAL,                 -- 0…1; NULL = the generator's default
+            spatial TEXT,                   -- JSON spatial settings, e.g. {"mode": "stereo"}
+            created TEXT NOT NULL,          -- ISO 8601 UTC
+            updated TEXT NOT NULL,
+            PRIMARY KEY (model_id, name_key)
+        )""",
+        """CREATE TABLE history (
+            id TEXT PRIMARY KEY,            -- random hex; also the folder of its files
+            created TEXT NOT NULL,          -- ISO 8601 UTC, microseconds: orders the list
+            model_id TEXT REFERENCES models(id) ON DELETE CASCADE,  -- NULL: not a library model
+            model_name TEXT NOT NULL,
+            seed INTEGER,
+            duration REAL,                  -- seconds
+            params TEXT NOT NULL,           -- JSON: the take's whole sidecar
+            audio TEXT NOT NULL,            -- kept copy, relative to the home: history/<id>/…
+            thumbnail TEXT NOT NULL,        -- waveform PNG, relative to the home
+            source TEXT                     -- where the take was written originally
+        )""",
+        "CREATE INDEX history_created ON history (created)",
+        "CREATE INDEX history_model ON history (model_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -356,9 +383,14 @@ class Library:
             return self._rewrite_info(conn, entry)
 
     def delete(self, ref: str | ModelEntry) -> ModelEntry:
-        """Remove the entry and its file together; returns what was deleted."""
+        """Remove the entry and its file together, with its presets and generation history
+        (rows and kept audio); returns what was deleted."""
+        from distill.library.history import remove_kept_files
+
         entry = self._in_library(ref)
         with connect(self.db) as conn, write(conn):
+            taken = conn.execute("SELECT id FROM history WHERE model_id = ?", (entry.id,))
+            history_ids = [row["id"] for row in taken]  # their rows go by cascade, below
             if not conn.execute("DELETE FROM models WHERE id = ?", (entry.id,)).rowcount:
                 raise UserError(
                     f"model {entry.name!r} was already deleted: see `distill model list`"
@@ -369,6 +401,7 @@ class Library:
                 raise UserError(
                     f"cannot delete {entry.path} ({err.strerror}): check the folder's permissions"
                 ) from err
+        remove_kept_files(self.home, history_ids)  # after the commit: no row without its files
         return entry
 
     def export(self, ref: str | ModelEntry, dest: str | Path, *, overwrite: bool = False) -> Path:
