@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from distill import __version__
-from distill.cli import dataset, demo, generate, model, resynth, train
+from distill.cli import dataset, demo, generate, model, resynth, train, ui
 from distill.cli import history as history_cli
 from distill.cli import preset as preset_cli
 from distill.errors import UserError
@@ -33,6 +33,7 @@ app.command(name="train")(train.train_command)
 app.command(name="generate")(generate.generate_command)
 app.command(name="resynth")(resynth.resynth_command)
 app.command(name="demo")(demo.demo_command)
+app.command(name="ui")(ui.ui_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,244 @@
+"""The web page's event handlers through gradio_client, against an app served in-process."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from conftest import TINY_SPECTRAL, write_demo_sounds
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+# Settings a page-started training uses in these tests: a tiny model that trains in seconds.
+TINY_OVERRIDES = dict(
+    spectral=TINY_SPECTRAL,
+    channels=(4, 8, 8, 16, 16),
+    latent_dim=8,
+    batch_size=4,
+    augment={"copies": 0},
+    preview_every=100,
+    checkpoint_every=100,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model, tmp_path_factory):
+    """(client, home, job): the app on a copy of the tiny model's home."""
+    from distill.ui.app import build_app, serve
+    from distill.ui.jobs import TrainingJob
+
+    home = tmp_path_factory.mktemp("ui-api") / "home"
+    shutil.copytree(tiny_model.home, home)
+    job = TrainingJob(home, device="cpu", overrides=TINY_OVERRIDES)
+    blocks = build_app(home, device="cpu", job=job)
+    url = serve(blocks, home, port=free_port())
+    try:
+        yield Client(url, verbose=False), home, job
+    finally:
+        job.cancel()
+        job.wait(60)
+        blocks.close()
+
+
+def test_generate_returns_a_48k_file_kept_in_history(served):
+    client, home, _ = served
+    from distill.library.history import History
+
+    before = len(History(home).list())
+    export = ["wav", "48000", "24", True, -20.0]  # normalized: the tiny model is quiet
+    audio, download, info, wave, spectrogram = client.predict(
+        "tiny", 2.0, 7, 0.5, "mono", 0.7, 0, 0, 0, *export, api_name="/generate"
+    )
+    samples, rate = sf.read(download)
+    assert rate == 48_000
+    assert samples.shape == (96_000,)
+    assert np.isfinite(samples).all() and np.abs(samples).max() > 1e-4
+    assert sf.info(audio).samplerate == 48_000
+    assert "seed 7" in info and "2 s" in info and "-20.0 LUFS" in info
+    with Image.open(wave) as image:  # the envelope is more than the centre line
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == (120, 800, 3)
+    assert (pixels != pixels[0, 0]).any(axis=2).sum() > 2 * 800
+    with Image.open(spectrogram) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    assert pixels.shape == (240, 800, 3)
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # a spread of levels, not a blank
+    entries = History(home).list()
+    assert len(entries) == before + 1 and entries[0].seed == 7
+
+
+def test_generate_shows_a_user_error_as_its_message(served):
+    client, _, _ = served
+    with pytest.raises(AppError, match="duration must be between"):
+        client.predict("tiny", 0.1, 7, 0.5, api_name="/generate")
+    with pytest.raises(AppError, match=r"no model or \.distill file called"):
+        client.predict("no-such-model", 2.0, 7, 0.5, api_name="/generate")
+
+
+def test_sliders_follow_the_model_and_randomize_stays_safe(served, tiny_model):
+    client, home, _ = served
+    from distill.generation.loaded import load
+
+    controls = load("tiny", home=home, device="cpu").controls
+    values = client.predict("tiny", api_name="/randomize")
+    for i, value in enumerate(values[: len(controls)]):
+        lo, hi = controls.safe_range(i)
+        assert lo - 0.05 <= value <= hi + 0.05
+    assert all(v == 0 for v in values[len(controls) :])
+    *_, controls_line, warning, _ = client.predict("tiny", api_name="/choose_model")
+    assert f"{len(controls)} slider" in controls_line and warning == ""
+
+
+def test_preset_save_and_recall(served):
+    client, _, _ = served
+    sliders = [2.5, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    args = ["mono", 0.7, 0, 0, 0, "wav", "48000", "24", False, -14.0, "", "", "", 30, 30, 30]
+    client.predict("tiny", "warm pad", False, 0.25, *args, *sliders, api_name="/save_preset")
+    recalled = client.predict("tiny", "warm pad", api_name="/recall_preset")
+    assert recalled[:2] == (2.5, -1.0)
+    assert recalled[8] == 0.25  # variation
+    with pytest.raises(AppError, match="already has a preset"):
+        client.predict("tiny", "Warm Pad", False, 0.5, *args, *sliders, api_name="/save_preset")
+
+
+def test_dataset_check_returns_each_files_verdict(served, tmp_path):
+    client, _, _ = served
+    folder = tmp_path / "mixed"
+    write_demo_sounds(folder, count=1)
+    (folder / "broken.wav").write_text("not audio at all")
+    summary, table, gallery = client.predict(str(folder), api_name="/check_folder")
+    rows = {row[1]: row for row in table["data"]}
+    assert len(rows) == 2
+    good = next(name for name in rows if name != "broken.wav")
+    assert rows[good][:3] == ["✓", good, "ok"]
+    assert rows["broken.wav"][:3] == ["✗", "broken.wav", "unreadable"]
+    assert "1 of 2 files usable" in summary and "need at least 5" in summary
+    assert len(gallery) == 1  # a waveform for the file that decodes
+
+
+def test_dataset_check_of_a_missing_folder_is_a_message(served, tmp_path):
+    client, _, _ = served
+    with pytest.raises(AppError, match="folder not found"):
+        client.predict(str(tmp_path / "nowhere"), api_name="/check_folder")
+
+
+def test_uploads_are_copied_under_safe_names_and_bad_ones_refused(served, tmp_path):
+    client, home, _ = served
+    sounds = write_demo_sounds(tmp_path / "picked", count=2)
+    good = sorted(sounds.glob("*.wav"))
+    odd = good[1].rename(good[1].with_name("my sound (take 2).WAV"))
+    fake = tmp_path / "fake.wav"
+    fake.write_bytes(b"RIFF but not really")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    files = [handle_file(str(p)) for p in (good[0], odd, fake, notes)]
+    summary, table, _ = client.predict(files, "../../escape me", api_name="/upload_sounds")
+    folder = home / "uploads" / "escape-me"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [good[0].name, "my-sound-take-2-.WAV"]
+    )
+    assert "fake.wav" in summary and "cannot be read as audio" in summary
+    assert "notes.txt" in summary and "not an audio file" in summary
+    assert [row[2] for row in table["data"]] == ["ok", "ok"]
+
+
+def test_library_search_finds_the_model(served):
+    client, _, _ = served
+    table = client.predict("TIN", api_name="/library_search")
+    assert [row[0] for row in table["data"]] == ["tiny"]
+    assert client.predict("no such thing", api_name="/library_search")["data"] in ([], [[]])
+
+
+def test_history_ab_players_and_differences(served):
+    client, home, _ = served
+    from distill.library.history import History
+
+    for seed in (11, 12):
+        client.predict("tiny", 1.0, seed, 0.5, api_name="/generate")
+    newest, older = History(home).list(limit=2)
+    player_a, player_b, differences = client.predict(
+        older.id, newest.id, api_name="/history_compare"
+    )
+    assert sf.info(player_a).frames == sf.info(player_b).frames == 48_000
+    changed = {row[0]: row[1:] for row in differences["data"]}
+    assert changed["params.seed"] == ["11", "12"]
+    ab = client.predict(older.id, newest.id, api_name="/history_ab_file")
+    assert sf.info(ab).frames == 48_000 * 2 + 24_000  # A, a 0.5 s gap, B
+
+
+def test_one_training_at_a_time_and_cancel(served, tiny_model):
+    client, _, job = served
+    client.predict(
+        str(tiny_model.data_dir),
+        "ui run",
+        "auto",
+        500,
+        None,
+        None,
+        None,
+        None,
+        api_name="/start_training",
+    )
+    with pytest.raises(AppError, match="already running"):
+        client.predict(
+            str(tiny_model.data_dir),
+            "again",
+            "auto",
+            5,
+            None,
+            None,
+            None,
+            None,
+            api_name="/start_training",
+        )
+    deadline = time.monotonic() + 60
+    while not job.snapshot().steps and time.monotonic() < deadline:
+        time.sleep(0.2)
+    client.predict(api_name="/cancel_training")
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.steps
+    assert any("library" in line for line in snap.ending)
+
+
+def test_import_a_model_file(served, tiny_model):
+    client, home, _ = served
+    from distill.library.store import Library
+
+    client.predict(handle_file(str(tiny_model.model_file)), "", api_name="/import_model")
+    names = [entry.name for entry in Library(home).list()]
+    assert "tiny-2" in names  # a taken name gets -2
+    with pytest.raises(AppError, match=r"choose a \.distill file"):
+        client.predict(None, "", api_name="/import_model")
+
+
+@pytest.mark.parametrize(
+    ("args", "warned"),
+    [([], False), (["--host", "0.0.0.0"], True), (["--host", "localhost"], False)],
+)
+def test_ui_command_binds_localhost_unless_told(monkeypatch, tmp_path, args, warned):
+    from typer.testing import CliRunner
+
+    from distill.cli.app import app
+
+    calls = []
+    monkeypatch.setattr("distill.ui.app.launch", lambda home, **kw: calls.append(kw))
+    result = CliRunner().invoke(app, ["ui", "--no-browser", "--home", str(tmp_path), *args])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["host"] == (args[1] if args else "127.0.0.1")
+    assert calls[0]["open_browser"] is False
+    assert ("reachable from other machines" in result.output) == warned
