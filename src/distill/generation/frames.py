@@ -45,8 +45,9 @@ class DecodedFrames:
     so memory holds a segment's worth of chunks whatever the length.
     """
 
-    def __init__(self, model: ConvVAE, latents: torch.Tensor) -> None:
+    def __init__(self, model: ConvVAE, latents: torch.Tensor, precision: str = "fp32") -> None:
         self.model = model
+        self.precision = precision  # "bf16": decode under autocast (where the hardware has it)
         self.latents = latents
         self.width = model.config.frames
         self.hop = chunk_hop(self.width)
@@ -60,7 +61,11 @@ class DecodedFrames:
         for start in range(0, len(missing), DECODE_BATCH):
             batch = missing[start : start + DECODE_BATCH]
             z = self.latents[batch].to(self.device, torch.float32)
-            for c, spec in zip(batch, self.model.decode(z).float(), strict=True):
+            with torch.autocast(
+                self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+            ):
+                decoded = self.model.decode(z).float()
+            for c, spec in zip(batch, decoded, strict=True):
                 self._decoded[c] = spec
 
     def __call__(self, start: int, stop: int) -> torch.Tensor:

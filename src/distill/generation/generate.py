@@ -137,6 +137,7 @@ class Voice:
     center: torch.Tensor  # (D,) the slider point
     spread: torch.Tensor  # (D,) the training μ's standard deviation per dimension
     weight: float = 1.0  # share of the mix, 0…1
+    precision: str = "fp32"  # decoder: "bf16" autocast where native (training.device)
 
 
 def chunk_times(n_chunks: int, width: int, hop: int, spectral: SpectralConfig) -> np.ndarray:
@@ -189,7 +190,7 @@ def render_voices(
             latents = latents + latent_path(
                 zero, NEARBY * spread, times, variation=1.0, seed=nearby_seed
             )
-        sources.append(DecodedFrames(voice.model, latents))
+        sources.append(DecodedFrames(voice.model, latents, precision=voice.precision))
     if len(voices) == 1:
         return synthesize_long(sources[0], spectral, length=length, stats=voices[0].stats)
     mixed = BlendedFrames(sources, [v.stats for v in voices], [v.weight for v in voices], spectral)

@@ -129,9 +129,12 @@ class LoadedModel:
         return params
 
     def voice(self, sliders: Mapping[int, float], weight: float = 1.0) -> Voice:
+        from distill.training.device import pick_precision
+
         center, spread = self.center_and_spread(sliders)
         meta = self.metadata
-        return Voice(self.model, meta.spectral, meta.stats, center, spread, weight)
+        precision = pick_precision("auto", self.device)  # bf16 only where the hardware has it
+        return Voice(self.model, meta.spectral, meta.stats, center, spread, weight, precision)
 
     def render(
         self, params: GenerationParams, blend_models: Sequence[LoadedModel] = ()
