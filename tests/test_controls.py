@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 from scipy import signal
 
+from conftest import TINY_TRAINING
 from distill.controls.analysis import (
     MIN_SCORE,
     analyze_controls,
@@ -25,25 +26,13 @@ from distill.controls.features import FEATURES, SILENCE_DB, compute_features
 from distill.controls.sliders import Axis, Controls, slider_scale
 from distill.errors import UserError
 from distill.library.model_file import load_model_file
-from distill.model.loss import LossConfig, STFTLossConfig
 from distill.spectral import SpectralConfig, synthesize
 from distill.training import loop
 from distill.training.session import train
 
 RATE = 48_000
 SPECTRAL = SpectralConfig(chunk_seconds=0.5)
-TINY = dict(  # as in test_training.py: a 0.5 s chunk, a tiny VAE, seconds per run
-    spectral=SPECTRAL,
-    channels=(4, 8, 8, 16, 16),
-    loss=LossConfig(stft=STFTLossConfig(max_items=2)),
-    preset="conservative",
-    latent_dim=8,
-    batch_size=4,
-    learning_rate=3e-3,
-    augment={"copies": 0},
-    preview_every=1000,
-    checkpoint_every=1000,
-)
+TINY = TINY_TRAINING  # conftest: a 0.5 s chunk, a tiny VAE, seconds per run
 
 
 def tone(freq: float, seconds: float = 2.0, peak: float = 1.0) -> np.ndarray:

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import TINY_TRAINING
 from distill.audio import synth
 from distill.errors import UserError
 from distill.library import store
@@ -25,21 +26,11 @@ from distill.library.model_file import (
     save_model_file,
 )
 from distill.library.store import Library, LibraryError
-from distill.model.loss import LossConfig, STFTLossConfig
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
 
 CONFIG = ModelConfig(n_mels=32, frames=16, channels=(4, 8, 8, 16, 16), latent_dim=8)
-TINY = dict(  # as in test_training.py: a run of seconds
-    spectral=SpectralConfig(chunk_seconds=0.5),
-    channels=(4, 8, 8, 16, 16),
-    loss=LossConfig(stft=STFTLossConfig(max_items=2)),
-    preset="conservative",
-    latent_dim=8,
-    batch_size=4,
-    augment={"copies": 0},
-    threads=1,
-)
+TINY = TINY_TRAINING  # conftest: a run of seconds
 
 
 def make_model_file(path: Path, name: str, *, seed: int = 0, tags=(), description="") -> Path:

@@ -15,9 +15,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import TINY_TRAINING
 from distill.audio import synth
 from distill.library.model_file import load_model_file
-from distill.model.loss import LossConfig, STFTLossConfig
+from distill.model.loss import LossConfig
 from distill.spectral import SpectralConfig
 from distill.training import checkpoint, loop
 from distill.training.config import resolve_config
@@ -26,18 +27,7 @@ from distill.training.metrics import DivergenceWatch, read_metrics
 from distill.training.session import loss_for, resume, train
 
 SPECTRAL = SpectralConfig(chunk_seconds=0.5)
-TINY = dict(
-    spectral=SPECTRAL,
-    channels=(4, 8, 8, 16, 16),
-    loss=LossConfig(stft=STFTLossConfig(max_items=2)),
-    preset="conservative",
-    latent_dim=8,
-    batch_size=4,
-    learning_rate=3e-3,
-    augment={"copies": 0},
-    preview_every=100,
-    checkpoint_every=100,
-)
+TINY = TINY_TRAINING  # conftest: a 0.5 s chunk, a tiny VAE, seconds per run
 COMPONENTS = ("total", "stft", "mag", "if", "kl")
 
 

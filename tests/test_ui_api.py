@@ -159,7 +159,9 @@ def test_uploads_are_copied_under_safe_names_and_bad_ones_refused(served, tmp_pa
 def test_library_search_finds_the_model(served):
     client, _, _ = served
     table = client.predict("TIN", api_name="/library_search")
-    assert [row[0] for row in table["data"]] == ["tiny"]
+    names = [row[0] for row in table["data"]]
+    # the shared home may also hold "tiny-b" (trained by the blend tests): both match
+    assert "tiny" in names and all("tin" in name for name in names), names
     assert client.predict("no such thing", api_name="/library_search")["data"] in ([], [[]])
 
 

@@ -61,9 +61,8 @@ def resynth_command(
     import soxr
 
     from distill.audio.read import probe, read_mono
-    from distill.audio.write import write_audio
     from distill.generation.loaded import load
-    from distill.generation.render import describe_sliders
+    from distill.generation.render import describe_sliders, write_resynthesis
 
     info = probe(in_file)
     rate = info.sample_rate if info.sample_rate in EXPORT_RATES else 48_000
@@ -80,23 +79,8 @@ def resynth_command(
     target = info.frames if rate == info.sample_rate else round(info.duration * rate)
     out = np.pad(out[:target], (0, max(0, target - len(out))))
     sliders = describe_sliders(loaded, values)
-    result = write_audio(
-        out_file,
-        out,
-        rate,
-        options,
-        tags={
-            "title": f"{in_file.stem} through {loaded.name}",
-            "model": loaded.name,
-            "sliders": ", ".join(f"{k}={v:g}" for k, v in sliders.items()) or "none",
-        },
-        sidecar={
-            "format": "distill-resynthesis",
-            "model": {"name": loaded.name, "id": loaded.model_id, "file": str(loaded.path)},
-            "input": str(in_file.resolve()),
-            "sliders": {str(k): v for k, v in values.items()},
-            "sliders_by_label": sliders,
-        },
+    result = write_resynthesis(
+        loaded, out, rate, values, options, out_file, source=str(in_file.resolve())
     )
     if json_output:
         typer.echo(

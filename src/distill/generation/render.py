@@ -183,3 +183,36 @@ def replay(sidecar: dict, out_dir: Path, *, home: str | Path | None = None) -> T
     stem = Path(export.get("file") or loaded.name).stem
     path = take_path(Path(out_dir), f"{stem}-replay", options.suffix)
     return write_take(loaded, params, options, path, load_blend(loaded, params, home))
+
+
+def write_resynthesis(
+    loaded: LoadedModel,
+    audio: np.ndarray,
+    rate: int,
+    values: dict[int, float],
+    options: ExportOptions,
+    path: Path,
+    *,
+    source: str,
+) -> ExportResult:
+    """Write a resynthesized recording (`audio` at `rate` Hz, from the file named `source`) with
+    its tags and a sidecar naming the model, the input and the slider offsets."""
+    labels = describe_sliders(loaded, values)
+    return write_audio(
+        path,
+        audio,
+        rate,
+        options,
+        tags={
+            "title": f"{Path(source).stem} through {loaded.name}",
+            "model": loaded.name,
+            "sliders": ", ".join(f"{k}={v:g}" for k, v in labels.items()) or "none",
+        },
+        sidecar={
+            "format": "distill-resynthesis",
+            "model": {"name": loaded.name, "id": loaded.model_id, "file": str(loaded.path)},
+            "input": source,
+            "sliders": {str(k): v for k, v in values.items()},
+            "sliders_by_label": labels,
+        },
+    )

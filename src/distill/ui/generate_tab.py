@@ -1,7 +1,7 @@
 """Generate tab: a model's sliders (safe range and warning zone shown), seed, variation, presets,
 blend and spatial settings, export options → a take (`LoadedModel.params` + `render_takes`)
 with its player, waveform, spectrogram and download; and resynthesis of an uploaded file
-(`LoadedModel.resynth` + `write_audio`)."""
+(`LoadedModel.resynth` + `render.write_resynthesis`)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ from pathlib import Path
 import gradio as gr
 
 from distill.audio.read import AUDIO_EXTENSIONS, read_mono
-from distill.audio.write import BIT_DEPTHS, FORMATS, SAMPLE_RATES, ExportOptions, write_audio
+from distill.audio.write import BIT_DEPTHS, FORMATS, SAMPLE_RATES, ExportOptions
 from distill.controls.sliders import SLIDER_LIMIT
 from distill.errors import UserError
 from distill.generation.generate import MAX_BLEND, MAX_SECONDS, MIN_SECONDS, BlendVoice
-from distill.generation.render import describe_sliders, render_takes, take_path
+from distill.generation.render import (
+    describe_sliders,
+    render_takes,
+    take_path,
+    write_resynthesis,
+)
 from distill.generation.spatial import MODES, SpatialOptions
 from distill.home import safe_name
 from distill.library.presets import Presets
@@ -261,24 +266,8 @@ def build(ctx: UIContext) -> GenerateTab:
         options = form.export()
         stem = f"{safe_name(path.stem, fallback='input')}-through-{safe_name(loaded.name)}"
         target = take_path(ctx.ui_dir / "resynth", stem, options.suffix)
-        labels = describe_sliders(loaded, values)
-        e = write_audio(
-            target,
-            out,
-            loaded.sample_rate,
-            options,
-            tags={
-                "title": f"{path.stem} through {loaded.name}",
-                "model": loaded.name,
-                "sliders": ", ".join(f"{k}={v:g}" for k, v in labels.items()) or "none",
-            },
-            sidecar={
-                "format": "distill-resynthesis",
-                "model": {"name": loaded.name, "id": loaded.model_id, "file": str(loaded.path)},
-                "input": path.name,
-                "sliders": {str(k): v for k, v in values.items()},
-                "sliders_by_label": labels,
-            },
+        e = write_resynthesis(
+            loaded, out, loaded.sample_rate, values, options, target, source=path.name
         )
         info = f"`{e.path.name}` — {path.name} through {loaded.name}, {_levels(e, options)}"
         exported = out * 10 ** (e.gain_db / 20)
