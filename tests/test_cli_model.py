@@ -168,3 +168,45 @@ def test_train_reports_its_library_entry(home, tmp_path):
     entry = Library(home).resolve(out["library"]["id"])
     assert entry.name == out["library"]["name"] == "beats"
     assert f"saved to the library as beats (id {entry.id})" in result.stderr
+
+
+def test_sliders_can_be_shown_renamed_and_found_again(tiny_model, tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_model.home, home)
+    shown = json.loads(ok(distill(home, "model", "sliders", "tiny", "--json")))
+    labels = [s["label"] for s in shown["sliders"]]
+    assert labels and all(
+        -10 <= lo <= hi <= 10 for lo, hi in (s["safe_range"] for s in shown["sliders"])
+    )
+
+    ok(distill(home, "model", "rename-slider", "tiny", "1", "sparkle"))
+    assert (
+        read_metadata(Library(home).resolve("tiny").path).controls["axes"][0]["label"] == "sparkle"
+    )
+    assert Library(home).resolve("tiny").controls[0] == "sparkle"  # the index follows
+    generated = distill(
+        home,
+        "generate",
+        "tiny",
+        "-d",
+        "1",
+        "--slider",
+        "sparkle=3",
+        "--out",
+        str(tmp_path),
+        "--no-history",
+    )
+    ok(generated)
+    if len(labels) > 1:
+        clash = distill(home, "model", "rename-slider", "tiny", "1", labels[1])
+        assert_one_line_error(clash, "already called")
+
+    # analysing again from the training folder replaces the renamed sliders with found ones
+    again = json.loads(
+        ok(distill(home, "model", "analyze", "tiny", str(tiny_model.data_dir), "--json"))
+    )
+    assert again["sliders"] and "sparkle" not in again["sliders"]
+    missing = distill(home, "model", "analyze", "tiny", str(tmp_path / "nowhere"))
+    assert_one_line_error(missing, "not found")

@@ -1,4 +1,5 @@
-"""`distill model ...`: list, inspect, rename, describe, delete, import and export library models.
+"""`distill model ...`: list, inspect, rename, describe, delete, import and export library
+models; show, rename and recompute their sliders.
 
 A thin layer over `distill.library.store.Library`; the library (and torch with it) is imported
 inside the commands so `distill --help` stays fast. A model is named by its library name, an id
@@ -168,6 +169,92 @@ def delete(
         _echo_json({"deleted": deleted.to_dict()})
     else:
         typer.echo(f"deleted {deleted.name} (id {deleted.id})")
+
+
+@app.command()
+def sliders(ctx: typer.Context, ref: Ref, json_output: Json = False, home: Home = None) -> None:
+    """A model's sliders: name, share of the variance, safe range, what each feature does."""
+    from distill.controls.sliders import Controls
+    from distill.library.model_file import read_metadata
+
+    entry = _library(ctx, home).resolve(ref)
+    data = read_metadata(entry.path).controls
+    if not data:
+        raise UserError(
+            f"model {entry.name!r} has no sliders: run `distill model analyze {entry.name} "
+            "DATA_DIR` with the folder it was trained on"
+        )
+    controls = Controls.from_dict(data)
+    if json_output:
+        _echo_json(
+            {
+                "model": entry.name,
+                "sliders": [
+                    {
+                        "number": i + 1,
+                        "label": axis.label,
+                        "variance": axis.variance,
+                        "safe_range": list(controls.safe_range(i)),
+                        "correlations": axis.correlations,
+                    }
+                    for i, axis in enumerate(controls.axes)
+                ],
+            }
+        )
+        return
+    for line in controls.describe():
+        typer.echo(line)
+
+
+@app.command("rename-slider")
+def rename_slider(
+    ctx: typer.Context,
+    ref: Ref,
+    slider: Annotated[str, typer.Argument(help="The slider: its name or number.")],
+    new_label: Annotated[str, typer.Argument(help="Its new name.")],
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """Give a slider your own name (stored in the model file; presets that set it under its old
+    name will report it as missing)."""
+    from distill.controls.sliders import Controls
+    from distill.library.model_file import read_metadata
+
+    library = _library(ctx, home)
+    entry = library.resolve(ref)
+    data = read_metadata(entry.path).controls
+    if not data:
+        raise UserError(f"model {entry.name!r} has no sliders to rename")
+    controls = Controls.from_dict(data)
+    old = controls.axes[controls.index_of(slider)].label
+    renamed = controls.rename(slider, new_label)
+    entry = library.set_controls(entry, renamed.to_dict())
+    _report(entry, json_output, f"{entry.name}: slider {old!r} is now {new_label.strip()!r}")
+
+
+@app.command()
+def analyze(
+    ctx: typer.Context,
+    ref: Ref,
+    data_dir: Annotated[Path, typer.Argument(help="The folder of recordings it was trained on.")],
+    json_output: Json = False,
+    home: Home = None,
+) -> None:
+    """Find a model's sliders again from its training recordings (replaces the old ones)."""
+    from distill.controls.analysis import recompute_controls
+
+    library = _library(ctx, home)
+    entry = library.resolve(ref)
+    if not data_dir.is_dir():
+        raise UserError(f"folder not found: {data_dir}: pass the folder the model learned from")
+    controls = recompute_controls(entry.path, data_dir, cache_dir=library.home / "cache")
+    entry = library.set_controls(entry, controls.to_dict())
+    if json_output:
+        _echo_json({"model": entry.name, "sliders": controls.labels})
+        return
+    typer.echo(f"{entry.name}: {len(controls)} sliders")
+    for line in controls.describe():
+        typer.echo(f"  {line}")
 
 
 @app.command("import")

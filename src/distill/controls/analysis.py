@@ -243,8 +243,8 @@ def recompute_controls(
 ) -> Controls:
     """Analyse a saved model again on the recordings in `data_dir` (all usable files: the model
     file does not record which were held out). `cache_dir` defaults to a temporary folder; pass
-    the Distill cache to reuse its entries. Store the result with `controls.to_dict()` as the
-    metadata's `controls` and save_model_file."""
+    the Distill cache to reuse its entries. Store the result in a library model with
+    `Library.set_controls(ref, controls.to_dict())` (`distill model analyze` does both)."""
     model, metadata = load_model_file(model_file, device)
     report = check_dataset(data_dir)
     with tempfile.TemporaryDirectory(prefix="distill-controls-") as scratch:

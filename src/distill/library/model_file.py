@@ -153,8 +153,18 @@ def write_info(path: Path, info: dict) -> Path:
     The file is verified first (checksum included), so a damaged file is never re-signed; the
     weights and the rest of the description are written back unchanged.
     """
+    return _rewrite(path, info=dict(info))
+
+
+def write_controls(path: Path, controls: dict | None) -> Path:
+    """Replace the sliders (latent analysis) stored in a model file, as write_info does."""
+    return _rewrite(path, controls=controls)
+
+
+def _rewrite(path: Path, **changes) -> Path:
     metadata, tensors = _read(path, with_weights=True)
-    metadata.info = dict(info)
+    for field_name, value in changes.items():
+        setattr(metadata, field_name, value)
     document = metadata.to_dict() | {"sha256": _digest(tensors)}
     payload = save(tensors, metadata={"distill": json.dumps(document)})
     try:

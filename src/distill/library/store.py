@@ -34,6 +34,7 @@ from distill.library.model_file import (
     ModelMetadata,
     load_model_file,
     read_metadata,
+    write_controls,
     write_info,
 )
 from distill.library.models import (
@@ -381,6 +382,18 @@ class Library:
                     (json.dumps(list(clean_tags(tags))), entry.id),
                 )
             return self._rewrite_info(conn, entry)
+
+    def set_controls(self, ref: str | ModelEntry, controls: dict) -> ModelEntry:
+        """Store new sliders (a Controls.to_dict()) in the model file and the index."""
+        entry = self._in_library(ref)
+        labels = [axis["label"] for axis in controls.get("axes", [])]
+        with connect(self.db) as conn, write(conn):
+            conn.execute(
+                "UPDATE models SET controls = ? WHERE id = ?", (json.dumps(labels), entry.id)
+            )
+            _require_file(entry)
+            write_controls(entry.path, controls)  # inside: a failed write keeps the old row
+            return self._get(conn, entry.id)
 
     def delete(self, ref: str | ModelEntry) -> ModelEntry:
         """Remove the entry and its file together, with its presets and generation history
