@@ -52,7 +52,11 @@ class Display:
         return (epoch - 1) * per_epoch + step
 
     def _total_steps(self) -> int | None:
-        return self.total_epochs * self.steps_per_epoch if self.total_epochs else None
+        """None until a step has been seen: a run resumed right at the end of an epoch reports
+        that epoch before its first step, when the steps per epoch are not known yet."""
+        if not (self.total_epochs and self.steps_per_epoch):
+            return None
+        return self.total_epochs * self.steps_per_epoch
 
     def fraction(self) -> float | None:
         """Share of the run done, 0…1. With --max-minutes the loop fits its schedule into the time
