@@ -51,3 +51,18 @@ def test_demo_synthesizes_trains_renders_and_says_what_next(tmp_path):
         env=env,
     )
     assert [m["name"] for m in json.loads(listing.stdout)["models"]] == ["demo"]
+
+
+def test_demo_takes_push_sliders_that_a_loudness_target_does_not_level():
+    from distill.cli.demo import _settings
+
+    stems = [stem for stem, _ in _settings(["loudness", "brightness", "warmth"])]
+    assert stems == [
+        "demo-neutral",
+        "demo-brightness-up",
+        "demo-brightness-down",
+        "demo-warmth-up",
+        "demo-warmth-down",
+    ]
+    assert [s for s, _ in _settings(["loudness"])][1:] == ["demo-loudness-up", "demo-loudness-down"]
+    assert _settings([]) == [("demo-neutral", [])]

@@ -107,9 +107,13 @@ def _write_corpus(folder: Path, count: int, seed: int) -> Path:
 
 
 def _settings(labels: list[str]) -> list[tuple[str, list[str]]]:
-    """A neutral take, then the first two sliders pushed each way (within the safe zone)."""
+    """A neutral take, then the first two sliders pushed each way (within the safe zone).
+
+    A "loudness" slider is passed over when there are others: the takes are rendered at one
+    loudness target, which would level exactly what it changes."""
     settings: list[tuple[str, list[str]]] = [("demo-neutral", [])]
-    for label in labels[:2]:
+    audible = [label for label in labels if not label.startswith("loudness")] or labels
+    for label in audible[:2]:
         slug = label.replace(" ", "-")
         settings += [(f"demo-{slug}-up", [f"{label}=6"]), (f"demo-{slug}-down", [f"{label}=-6"])]
     return settings
