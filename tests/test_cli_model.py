@@ -181,7 +181,11 @@ def test_sliders_can_be_shown_renamed_and_found_again(tiny_model, tmp_path):
         -10 <= lo <= hi <= 10 for lo, hi in (s["safe_range"] for s in shown["sliders"])
     )
 
-    ok(distill(home, "model", "rename-slider", "tiny", "1", "sparkle"))
+    ok(distill(home, "preset", "save", "tiny", "mine", "--slider", f"{labels[0]}=2"))
+    renamed = ok(distill(home, "model", "rename-slider", "tiny", "1", "sparkle"))
+    assert "1 preset updated" in renamed
+    preset = json.loads(ok(distill(home, "preset", "show", "tiny", "mine", "--json")))
+    assert preset["sliders"] == {"sparkle": 2.0}  # the preset follows the new name
     assert (
         read_metadata(Library(home).resolve("tiny").path).controls["axes"][0]["label"] == "sparkle"
     )

@@ -215,10 +215,10 @@ def rename_slider(
     json_output: Json = False,
     home: Home = None,
 ) -> None:
-    """Give a slider your own name (stored in the model file; presets that set it under its old
-    name will report it as missing)."""
+    """Give a slider your own name (stored in the model file; the model's presets follow)."""
     from distill.controls.sliders import Controls
     from distill.library.model_file import read_metadata
+    from distill.library.presets import Presets
 
     library = _library(ctx, home)
     entry = library.resolve(ref)
@@ -229,7 +229,10 @@ def rename_slider(
     old = controls.axes[controls.index_of(slider)].label
     renamed = controls.rename(slider, new_label)
     entry = library.set_controls(entry, renamed.to_dict())
-    _report(entry, json_output, f"{entry.name}: slider {old!r} is now {new_label.strip()!r}")
+    new = renamed.axes[controls.index_of(slider)].label
+    moved = Presets(library.home).relabel(entry, old, new)
+    presets = f" ({moved} preset{'s' if moved != 1 else ''} updated)" if moved else ""
+    _report(entry, json_output, f"{entry.name}: slider {old!r} is now {new!r}{presets}")
 
 
 @app.command()

@@ -138,6 +138,29 @@ class Presets:
             )
             return self._get(conn, entry, new_name)
 
+    def relabel(self, model_ref: str | ModelEntry, old_label: str, new_label: str) -> int:
+        """A slider of the model was renamed: its presets follow (returns how many changed)."""
+        entry = self._model(model_ref)
+        changed = 0
+        with connect(self.db) as conn, write(conn):
+            rows = conn.execute(
+                "SELECT name_key, sliders FROM presets WHERE model_id = ?", (entry.id,)
+            ).fetchall()
+            for row in rows:
+                sliders = json.loads(row["sliders"])
+                renamed = {
+                    (new_label if _key(label) == _key(old_label) else label): value
+                    for label, value in sliders.items()
+                }
+                if renamed != sliders:
+                    conn.execute(
+                        "UPDATE presets SET sliders = ?, updated = ? "
+                        "WHERE model_id = ? AND name_key = ?",
+                        (json.dumps(renamed), _now(), entry.id, row["name_key"]),
+                    )
+                    changed += 1
+        return changed
+
     def delete(self, model_ref: str | ModelEntry, name: str) -> Preset:
         """Remove a preset; returns what was deleted."""
         entry = self._model(model_ref)
