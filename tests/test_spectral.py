@@ -191,3 +191,19 @@ def test_other_band_counts_work():
     spec = analyze(audio, cfg)
     assert spec.shape[2] == 64
     assert synthesize(spec, cfg, length=audio.shape[-1]).shape == audio.shape
+
+
+@pytest.mark.parametrize("length", [48_000, 48_000 + 37, 24_000 - 1])
+def test_block_istft_matches_torch_istft(length):
+    from distill.spectral.stft import istft, stft, window
+
+    cfg = SpectralConfig()
+    x = torch.randn(2, length, generator=torch.Generator().manual_seed(length)) * 0.1
+    spec = stft(x, cfg) * torch.exp(1j * torch.rand(1, cfg.n_freqs, 1))  # not consistent
+    ours = istft(spec, cfg, length)
+    reference = torch.istft(
+        spec, cfg.n_fft, cfg.hop_length, window=window(cfg, spec), center=True, length=length
+    )
+    assert ours.shape == reference.shape == (2, length)
+    assert torch.allclose(ours, reference, atol=1e-6 * reference.abs().max())
+    assert torch.allclose(istft(stft(x, cfg), cfg, length), x, atol=1e-5)  # perfect reconstruction
