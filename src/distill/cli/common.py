@@ -49,6 +49,13 @@ def export_options(format: str, sample_rate: int, bit_depth: str, lufs: float | 
     return options
 
 
+def echo_json(data: dict) -> None:
+    """One JSON object on stdout (non-ASCII kept readable)."""
+    import json
+
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
 def finite(value: float | None) -> float | None:
     """JSON has no infinity: the peak of digital silence (−inf dBFS) is reported as null."""
     import math

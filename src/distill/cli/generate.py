@@ -104,11 +104,10 @@ def generate_command(
     spatial_options = _spatial(
         preset_spatial, spatial, width=width, azimuth=azimuth, elevation=elevation, orbit=orbit
     )
-    voices = []
+    voices, blend_models = [], []
     for ref, weight, voice_sliders in blend_specs:
         other = load(ref, home=home, device=str(loaded.device))
-        if other.path.resolve() == loaded.path.resolve():
-            raise UserError(f"{loaded.name} is blended with itself: blend different models")
+        blend_models.append(other)
         if voice_sliders.startswith("@"):
             values, _, _ = _preset_settings(other, voice_sliders[1:], home)
         else:
@@ -122,7 +121,27 @@ def generate_command(
         spatial=spatial_options or SpatialOptions(),
         blend=tuple(voices),
     )
-    takes = list(_each_take(loaded, params, options, out, count, json_output, home, not no_history))
+    from distill.generation.render import iter_takes
+
+    takes = []
+    for take in iter_takes(
+        loaded,
+        params,
+        options,
+        out,
+        count=count,
+        home=home,
+        history=not no_history,
+        blend_models=blend_models,
+    ):
+        takes.append(take)
+        if not json_output:
+            e = take.export
+            loudness = f", {e.loudness_lufs:.1f} LUFS" if e.loudness_lufs is not None else ""
+            typer.echo(
+                f"{e.path}  ({take.params.duration:g} s, seed {take.params.seed}, "
+                f"peak {e.peak_dbfs:.1f} dBFS{loudness})"
+            )
     if json_output:
         typer.echo(json.dumps(_report(loaded, takes), indent=2))
 
@@ -181,30 +200,6 @@ def _spatial(base: dict, mode: str | None, **given):
     options = SpatialOptions.from_dict(settings)
     options.validate()
     return options
-
-
-def _each_take(loaded, params, options, out: Path, count: int, quiet: bool, home, history: bool):
-    from dataclasses import replace
-
-    from distill.generation.render import render_takes
-
-    for i in range(count):
-        (take,) = render_takes(
-            loaded,
-            replace(params, seed=params.seed + i),
-            options,
-            out,
-            home=home,
-            history=history,
-        )
-        if not quiet:
-            e = take.export
-            loudness = f", {e.loudness_lufs:.1f} LUFS" if e.loudness_lufs is not None else ""
-            typer.echo(
-                f"{e.path}  ({take.params.duration:g} s, seed {take.params.seed}, "
-                f"peak {e.peak_dbfs:.1f} dBFS{loudness})"
-            )
-        yield take
 
 
 def _report(loaded, takes) -> dict:

@@ -6,13 +6,12 @@ A thin layer over `distill.library.history.History`, imported inside the command
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from distill.cli.common import HomeOption, JsonOption
+from distill.cli.common import HomeOption, JsonOption, echo_json
 
 app = typer.Typer(help="Every take generated: list, compare A/B, replay.", no_args_is_help=True)
 
@@ -30,10 +29,6 @@ def _history(ctx: typer.Context, home: Path | None):
     return History(home or (ctx.obj or {}).get("home"))  # the sub-command's --home wins
 
 
-def _echo_json(data: dict) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
 @app.command("list")
 def list_history(
     ctx: typer.Context,
@@ -45,7 +40,7 @@ def list_history(
     """List the takes kept in the history, newest first."""
     entries = _history(ctx, home).list(model, limit=max(limit, 0))
     if json_output:
-        _echo_json({"history": [e.to_dict() for e in entries]})
+        echo_json({"history": [e.to_dict() for e in entries]})
         return
     if not entries:
         typer.echo("the history is empty: takes are kept as distill generate writes them")
@@ -77,7 +72,7 @@ def show(
     """Everything kept about one take: files and parameters."""
     entry = _history(ctx, home).get(entry_id)
     if json_output:
-        _echo_json(entry.to_dict())
+        echo_json(entry.to_dict())
         return
     params = entry.sidecar.get("params") or {}
     options = (entry.sidecar.get("export") or {}).get("options") or {}
@@ -110,7 +105,7 @@ def delete(
     written to stays)."""
     entry = _history(ctx, home).delete(entry_id)
     if json_output:
-        _echo_json({"deleted": entry.to_dict()})
+        echo_json({"deleted": entry.to_dict()})
     else:
         typer.echo(f"deleted take {entry.id} ({entry.model_name}, seed {entry.seed})")
 
@@ -135,7 +130,7 @@ def compare(
     dest = out or store.folder / f"ab-{first.id[:8]}-{second.id[:8]}.wav"
     ab = store.ab_file(first, second, dest, gap_seconds=gap)
     if json_output:
-        _echo_json(
+        echo_json(
             {
                 "a": {"id": first.id, "audio": str(first.audio)},
                 "b": {"id": second.id, "audio": str(second.audio)},
@@ -176,7 +171,7 @@ def replay(
     path = store.replay(entry, out)
     identical = _same_samples(path, entry.audio)
     if json_output:
-        _echo_json({"id": entry.id, "path": str(path), "identical": identical})
+        echo_json({"id": entry.id, "path": str(path), "identical": identical})
         return
     verdict = "identical to the kept take" if identical else "differs from the kept take"
     typer.echo(f"{path}  ({verdict}: {entry.audio})")

@@ -8,23 +8,18 @@ prefix (4+ characters) or, where it makes sense, the path of a `.distill` file.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from distill.cli.common import HomeOption, JsonOption, echo_json
 from distill.errors import UserError
 
 app = typer.Typer(help="The model library: list, inspect, rename, export.", no_args_is_help=True)
 
 Ref = Annotated[str, typer.Argument(help="Library name, id (prefix) or .distill file.")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
-Home = Annotated[
-    Path | None,
-    typer.Option(help="Distill home (default: $DISTILL_HOME or the user data folder)."),
-]
 
 
 @app.callback()
@@ -38,23 +33,19 @@ def _library(ctx: typer.Context, home: Path | None):
     return Library(home or (ctx.obj or {}).get("home"))  # the sub-command's --home wins
 
 
-def _echo_json(data: dict) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
 @app.command("list")
 def list_models(
     ctx: typer.Context,
     search: Annotated[
         str | None, typer.Option(help="Only models whose name, tag or description has this.")
     ] = None,
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """List the models in the library, by name."""
     entries = _library(ctx, home).list(search)
     if json_output:
-        _echo_json({"models": [e.to_dict() for e in entries]})
+        echo_json({"models": [e.to_dict() for e in entries]})
         return
     if not entries:
         typer.echo(
@@ -82,11 +73,13 @@ def list_models(
 
 
 @app.command()
-def info(ctx: typer.Context, ref: Ref, json_output: Json = False, home: Home = None) -> None:
+def info(
+    ctx: typer.Context, ref: Ref, json_output: JsonOption = False, home: HomeOption = None
+) -> None:
     """Everything the library knows about a model: names, training summary, sliders, file."""
     entry = _library(ctx, home).resolve(ref)
     if json_output:
-        _echo_json(entry.to_dict())
+        echo_json(entry.to_dict())
         return
     data = entry.to_dict()
     losses = ", ".join(f"{k} {_number(v)}" for k, v in data["final_losses"].items())
@@ -113,8 +106,8 @@ def rename(
     ctx: typer.Context,
     ref: Ref,
     new_name: Annotated[str, typer.Argument(help="The new name (any text, one line).")],
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Rename a model (in the library and inside its file)."""
     library = _library(ctx, home)
@@ -133,8 +126,8 @@ def describe(
         typer.Option("--tag", "-t", help="A tag; repeat for several. Replaces all tags."),
     ] = None,
     no_tags: Annotated[bool, typer.Option("--no-tags", help="Remove every tag.")] = False,
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Set a model's description and/or tags (searchable with `model list --search`)."""
     if tag and no_tags:
@@ -152,8 +145,8 @@ def delete(
     ctx: typer.Context,
     ref: Ref,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Delete a model and its file from the library."""
     library = _library(ctx, home)
@@ -166,13 +159,15 @@ def delete(
             raise typer.Exit(1)
     deleted = library.delete(entry)
     if json_output:
-        _echo_json({"deleted": deleted.to_dict()})
+        echo_json({"deleted": deleted.to_dict()})
     else:
         typer.echo(f"deleted {deleted.name} (id {deleted.id})")
 
 
 @app.command()
-def sliders(ctx: typer.Context, ref: Ref, json_output: Json = False, home: Home = None) -> None:
+def sliders(
+    ctx: typer.Context, ref: Ref, json_output: JsonOption = False, home: HomeOption = None
+) -> None:
     """A model's sliders: name, share of the variance, safe range, what each feature does."""
     from distill.controls.sliders import Controls
     from distill.library.model_file import read_metadata
@@ -186,7 +181,7 @@ def sliders(ctx: typer.Context, ref: Ref, json_output: Json = False, home: Home 
         )
     controls = Controls.from_dict(data)
     if json_output:
-        _echo_json(
+        echo_json(
             {
                 "model": entry.name,
                 "sliders": [
@@ -212,8 +207,8 @@ def rename_slider(
     ref: Ref,
     slider: Annotated[str, typer.Argument(help="The slider: its name or number.")],
     new_label: Annotated[str, typer.Argument(help="Its new name.")],
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Give a slider your own name (stored in the model file; the model's presets follow)."""
     from distill.controls.sliders import Controls
@@ -240,8 +235,8 @@ def analyze(
     ctx: typer.Context,
     ref: Ref,
     data_dir: Annotated[Path, typer.Argument(help="The folder of recordings it was trained on.")],
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Find a model's sliders again from its training recordings (replaces the old ones)."""
     from distill.controls.analysis import recompute_controls
@@ -253,7 +248,7 @@ def analyze(
     controls = recompute_controls(entry.path, data_dir, cache_dir=library.home / "cache")
     entry = library.set_controls(entry, controls.to_dict())
     if json_output:
-        _echo_json({"model": entry.name, "sliders": controls.labels})
+        echo_json({"model": entry.name, "sliders": controls.labels})
         return
     typer.echo(f"{entry.name}: {len(controls)} sliders")
     for line in controls.describe():
@@ -267,8 +262,8 @@ def import_model(
     name: Annotated[
         str | None, typer.Option(help="Name in the library (default: the file's own).")
     ] = None,
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Add a .distill file to the library (checked in full first)."""
     entry = _library(ctx, home).import_file(file, name=name)
@@ -281,22 +276,22 @@ def export(
     ref: Ref,
     dest: Annotated[Path, typer.Argument(help="A file, or a folder to write NAME.distill in.")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
-    json_output: Json = False,
-    home: Home = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
 ) -> None:
     """Copy a model out of the library as a .distill file."""
     library = _library(ctx, home)
     entry = library.resolve(ref)
     path = library.export(entry, dest, overwrite=force)
     if json_output:
-        _echo_json({"exported": str(path), "model": entry.to_dict()})
+        echo_json({"exported": str(path), "model": entry.to_dict()})
     else:
         typer.echo(f"exported {entry.name} to {path}")
 
 
 def _report(entry, json_output: bool, line: str) -> None:
     if json_output:
-        _echo_json(entry.to_dict())
+        echo_json(entry.to_dict())
     else:
         typer.echo(line)
 

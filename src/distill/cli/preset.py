@@ -6,13 +6,12 @@ A thin layer over `distill.library.presets.Presets`, imported inside the command
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from distill.cli.common import HomeOption, JsonOption, SliderOption
+from distill.cli.common import HomeOption, JsonOption, SliderOption, echo_json
 from distill.errors import UserError
 
 app = typer.Typer(help="Named slider settings of a model.", no_args_is_help=True)
@@ -30,10 +29,6 @@ def _presets(ctx: typer.Context, home: Path | None):
     from distill.library.presets import Presets
 
     return Presets(home or (ctx.obj or {}).get("home"))  # the sub-command's --home wins
-
-
-def _echo_json(data: dict) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -65,7 +60,7 @@ def save(
         model, name, sliders=sliders, variation=variation, spatial=space, overwrite=force
     )
     if json_output:
-        _echo_json(saved.to_dict())
+        echo_json(saved.to_dict())
     else:
         typer.echo(f"saved preset {saved.name} of {saved.model_name}: {_summary(saved)}")
 
@@ -80,7 +75,7 @@ def list_presets(
     """List presets, by model and name."""
     presets = _presets(ctx, home).list(model)
     if json_output:
-        _echo_json({"presets": [p.to_dict() for p in presets]})
+        echo_json({"presets": [p.to_dict() for p in presets]})
         return
     if not presets:
         typer.echo("no presets yet: save one with distill preset save MODEL NAME --slider L=V")
@@ -108,7 +103,7 @@ def show(
     """Show one preset's settings."""
     found = _presets(ctx, home).get(model, name)
     if json_output:
-        _echo_json(found.to_dict())
+        echo_json(found.to_dict())
         return
     rows = [
         ("preset", found.name),
@@ -135,7 +130,7 @@ def rename(
     """Rename a preset."""
     renamed = _presets(ctx, home).rename(model, name, new_name)
     if json_output:
-        _echo_json(renamed.to_dict())
+        echo_json(renamed.to_dict())
     else:
         typer.echo(f"renamed preset {name} of {renamed.model_name} to {renamed.name}")
 
@@ -151,7 +146,7 @@ def delete(
     """Delete a preset."""
     deleted = _presets(ctx, home).delete(model, name)
     if json_output:
-        _echo_json({"deleted": deleted.to_dict()})
+        echo_json({"deleted": deleted.to_dict()})
     else:
         typer.echo(f"deleted preset {deleted.name} of {deleted.model_name}")
 

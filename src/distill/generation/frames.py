@@ -31,11 +31,10 @@ def chunk_hop(width: int) -> int:
     return max(1, width // 2)
 
 
-def chunk_weights(width: int, like: torch.Tensor | None = None) -> torch.Tensor:
+def chunk_weights(width: int) -> torch.Tensor:
     """(width,) periodic Hann weights, strictly positive."""
     j = torch.arange(width, dtype=torch.float32)
-    w = torch.sin(math.pi * (j + 0.5) / width) ** 2
-    return w if like is None else w.to(like.device)
+    return torch.sin(math.pi * (j + 0.5) / width) ** 2
 
 
 class DecodedFrames:

@@ -8,6 +8,7 @@ scripts read it back with `params_from_sidecar`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,11 +49,7 @@ def load_blend(loaded: LoadedModel, params: GenerationParams, home) -> list[Load
     """The models of params.blend, from the library of `home`, on the main model's device."""
     from distill.generation.loaded import load
 
-    models = [load(v.model, home=home, device=str(loaded.device)) for v in params.blend]
-    for other in models:
-        if other.path.resolve() == loaded.path.resolve():
-            raise UserError(f"{loaded.name} is blended with itself: blend different models")
-    return models
+    return [load(v.model, home=home, device=str(loaded.device)) for v in params.blend]
 
 
 def describe_sliders(loaded: LoadedModel, values: dict[int, float]) -> dict[str, float]:
@@ -108,16 +105,45 @@ def render_takes(
     stem: str | None = None,
     home: str | Path | None = None,
     history: bool = False,
+    blend_models: list[LoadedModel] | None = None,
 ) -> list[Take]:
-    """`count` takes with seeds params.seed, params.seed + 1, …, each written as it is done.
+    """`count` takes with seeds params.seed, params.seed + 1, …: see iter_takes."""
+    return list(
+        iter_takes(
+            loaded,
+            params,
+            options,
+            out_dir,
+            count=count,
+            stem=stem,
+            home=home,
+            history=history,
+            blend_models=blend_models,
+        )
+    )
 
-    Blend models are loaded from the library of `home`; with `history`, each take is also kept
-    in that home's generation history.
+
+def iter_takes(
+    loaded: LoadedModel,
+    params: GenerationParams,
+    options: ExportOptions,
+    out_dir: Path,
+    *,
+    count: int = 1,
+    stem: str | None = None,
+    home: str | Path | None = None,
+    history: bool = False,
+    blend_models: list[LoadedModel] | None = None,
+) -> Iterator[Take]:
+    """`count` takes with seeds params.seed, params.seed + 1, …, each yielded once written.
+
+    Blend models are loaded once from the library of `home` unless given (loaded, in
+    params.blend's order); with `history`, each take is also kept in that home's history.
     """
     options.validate()
     params.validate()
-    blend_models = load_blend(loaded, params, home)
-    takes = []
+    if blend_models is None:
+        blend_models = load_blend(loaded, params, home)
     base = safe_name(stem or loaded.name, fallback="take")
     for i in range(count):
         take_params = replace(params, seed=params.seed + i)
@@ -125,8 +151,7 @@ def render_takes(
         take = write_take(loaded, take_params, options, path, blend_models)
         if history:
             record_history(take, home)
-        takes.append(take)
-    return takes
+        yield take
 
 
 def write_take(
