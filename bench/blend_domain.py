@@ -58,30 +58,25 @@ def main() -> None:
 
 def overlap(a, args) -> dict:
     """A + A on the next seed, mixed as waveforms and as magnitudes (frames of both paths)."""
-    from distill.generation.blend import BlendedFrames
-    from distill.generation.frames import DecodedFrames, chunk_count, chunk_hop
-    from distill.generation.generate import chunk_times
-    from distill.generation.trajectory import latent_path
-    from distill.spectral import ChannelStats
-    from distill.spectral.long import synthesize_long
+    import dataclasses
+
+    from distill.generation.generate import GenerationParams, place_events, render_events
 
     rows = {"waveform sum": [], "magnitude mix": []}
     meta = a.metadata
     for seed in range(args.seeds):
-        one, two = a.generate(args.seconds, seed=seed), a.generate(args.seconds, seed=seed + 1)
+        takes = [
+            a.generate(args.seconds, seed=s, mode="texture", level="raw") for s in (seed, seed + 1)
+        ]
+        one, two = takes
         target = 0.5 * magnitude(one) + 0.5 * magnitude(two)
-        sources = []
-        for s in (seed, seed + 1):
-            voice = a.voice({})
-            params = a.params(args.seconds, seed=s)
-            width = a.model.config.frames
-            hop = chunk_hop(width)
-            n = chunk_count(meta.spectral.frames_for(len(one)), width, hop)
-            times = chunk_times(n, width, hop, meta.spectral)
-            z = latent_path(voice.center, voice.spread, times, variation=params.variation, seed=s)
-            sources.append(DecodedFrames(a.model, z))
-        mixed_frames = BlendedFrames(sources, [meta.stats] * 2, [0.5, 0.5], meta.spectral)
-        mixed = synthesize_long(mixed_frames, meta.spectral, length=len(one), stats=ChannelStats())
+        voice = dataclasses.replace(a.voice({}), weight=0.5)
+        events = []
+        for number, s in enumerate((seed, seed + 1)):  # each seed's events, as its own voice
+            params = GenerationParams(args.seconds, seed=s, mode="texture", level="raw")
+            placed = place_events([voice], params, "texture", meta.spectral.frames_for(len(one)))
+            events += [dataclasses.replace(e, voice=number) for e in placed]
+        mixed = render_events([voice, voice], events, len(one))
         rows["waveform sum"].append(deviation(0.5 * one + 0.5 * two, target))
         rows["magnitude mix"].append(deviation(mixed, target))
     return report(f"{args.model_a} + itself on the next seed", rows, args)

@@ -26,6 +26,7 @@ from distill.cli.common import (
     shared,
 )
 from distill.errors import UserError
+from distill.generation.defaults import DEFAULT_DENSITY, DEFAULT_LEVEL, DEFAULT_VARIATION
 
 MAX_COUNT = 1000
 
@@ -36,8 +37,14 @@ def generate_command(
         str, typer.Argument(help="Model: its library name, id (prefix) or a .distill file.")
     ],
     duration: Annotated[
-        float, typer.Option("--duration", "-d", help="Seconds per take, 0.5 to 600.")
-    ] = 10.0,
+        float | None,
+        typer.Option(
+            "--duration",
+            "-d",
+            help="Seconds per take, 0.5 to 600 (a one-shot's maximum, down to 0.05). Default: "
+            "a one-shot's natural length, a texture the model's typical length.",
+        ),
+    ] = None,
     count: Annotated[
         int, typer.Option("--count", "-n", help="Takes to render, with seeds SEED, SEED+1, …")
     ] = 1,
@@ -52,9 +59,32 @@ def generate_command(
     variation: Annotated[
         float | None,
         typer.Option(
-            help="How far and fast the sound wanders, 0 (still) to 1 (restless); default 0.5."
+            help="How far a take may move from your recordings: 0 = close to one of your "
+            f"sounds, 1 = new blends between distant ones; default {DEFAULT_VARIATION:g}."
         ),
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="oneshot (one event per take, attack first, natural decay) or texture (any "
+            "length, events at the corpus's rate). Default: the model's own, from its corpus."
+        ),
+    ] = None,
+    density: Annotated[
+        float,
+        typer.Option(help="Texture: events per second × this (1 = your recordings' rate)."),
+    ] = DEFAULT_DENSITY,
+    like: Annotated[
+        Path | None,
+        typer.Option(help='A recording to make variations of ("ten new kicks like this kick").'),
+    ] = None,
+    level: Annotated[
+        str,
+        typer.Option(
+            help="auto (one-shots at −1 dBFS peak, textures at your recordings' loudness), "
+            "peak, loudness or raw (as the model rendered it)."
+        ),
+    ] = DEFAULT_LEVEL,
     blend: Annotated[
         list[str] | None,
         typer.Option(
@@ -120,6 +150,10 @@ def generate_command(
         variation=variation if variation is not None else preset_variation,
         spatial=spatial_options or SpatialOptions(),
         blend=tuple(voices),
+        mode=mode,
+        density=density,
+        level=level,
+        like=like,
     )
     from distill.generation.render import iter_takes
 
@@ -138,8 +172,9 @@ def generate_command(
         if not json_output:
             e = take.export
             loudness = f", {e.loudness_lufs:.1f} LUFS" if e.loudness_lufs is not None else ""
+            seconds = e.frames / e.sample_rate
             typer.echo(
-                f"{e.path}  ({take.params.duration:g} s, seed {take.params.seed}, "
+                f"{e.path}  ({seconds:.2f} s, seed {take.params.seed}, "
                 f"peak {e.peak_dbfs:.1f} dBFS{loudness})"
             )
     if json_output:
@@ -164,7 +199,7 @@ def _parse_blend(text: str) -> tuple[str, float, str]:
 def _preset_settings(loaded, preset: str | None, home) -> tuple[dict[int, float], float, dict]:
     """A preset's sliders (0-based), variation and spatial settings; stale labels reported."""
     if not preset:
-        return {}, 0.5, {}
+        return {}, DEFAULT_VARIATION, {}
     from distill.library.presets import Presets
 
     store = Presets(home)
@@ -179,7 +214,7 @@ def _preset_settings(loaded, preset: str | None, home) -> tuple[dict[int, float]
             "ignored",
             err=True,
         )
-    variation = found.variation if found.variation is not None else 0.5
+    variation = found.variation if found.variation is not None else DEFAULT_VARIATION
     return values, variation, dict(found.spatial or {})
 
 
@@ -212,7 +247,8 @@ def _report(loaded, takes) -> dict:
                 "path": str(t.export.path),
                 "sidecar": str(t.export.sidecar_path) if t.export.sidecar_path else None,
                 "seed": t.params.seed,
-                "duration": t.params.duration,
+                "duration": t.export.frames / t.export.sample_rate,
+                "mode": t.mode,
                 "variation": t.params.variation,
                 "sliders": describe_sliders(loaded, t.params.sliders),
                 "spatial": t.params.spatial.to_dict(),

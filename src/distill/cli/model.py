@@ -238,8 +238,10 @@ def analyze(
     json_output: JsonOption = False,
     home: HomeOption = None,
 ) -> None:
-    """Find a model's sliders again from its training recordings (replaces the old ones)."""
+    """Find a model's sliders again, and what it knows of each recording (the corpus memory
+    generation samples from), from its training recordings; replaces the old ones."""
     from distill.controls.analysis import recompute_controls
+    from distill.controls.corpus import recompute_corpus
 
     library = _library(ctx, home)
     entry = library.resolve(ref)
@@ -247,10 +249,16 @@ def analyze(
         raise UserError(f"folder not found: {data_dir}: pass the folder the model learned from")
     controls = recompute_controls(entry.path, data_dir, cache_dir=library.home / "cache")
     entry = library.set_controls(entry, controls.to_dict())
+    corpus = recompute_corpus(entry.path, data_dir)
+    entry = library.set_corpus(entry, corpus.to_dict(), corpus.tensors())
     if json_output:
-        echo_json({"model": entry.name, "sliders": controls.labels})
+        echo_json({"model": entry.name, "sliders": controls.labels, "corpus": corpus.summary()})
         return
-    typer.echo(f"{entry.name}: {len(controls)} sliders")
+    summary = corpus.summary()
+    typer.echo(
+        f"{entry.name}: {summary['files']} recordings remembered, generates "
+        f"{summary['mode']} takes; {len(controls)} sliders"
+    )
     for line in controls.describe():
         typer.echo(f"  {line}")
 

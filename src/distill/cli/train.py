@@ -103,7 +103,12 @@ def train_command(
     chunk_seconds: Annotated[
         float | None, typer.Option(hidden=True, help="Chunk length in seconds (default 1).")
     ] = None,
-    precision: Annotated[str, typer.Option(hidden=True, help="fp32 or bf16 (autocast).")] = "fp32",
+    precision: Annotated[
+        str,
+        typer.Option(
+            hidden=True, help="auto (bf16 where the hardware has it natively), fp32 or bf16."
+        ),
+    ] = "auto",
 ) -> dict | None:
     """Train a model on a folder of recordings, or continue a stopped run with --resume.
 
@@ -139,8 +144,8 @@ def train_command(
         _check_preset(preset)
         widths = _parse_channels(channels) if channels is not None else None
         spectral = _spectral(chunk_seconds) if chunk_seconds is not None else None
-    if precision not in ("fp32", "bf16"):
-        raise UserError(f"--precision must be fp32 or bf16 (got {precision!r})")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise UserError(f"--precision must be auto, fp32 or bf16 (got {precision!r})")
     _check_settings(overrides)
 
     from distill.training import session  # torch: only once the flags are known to be good

@@ -124,8 +124,22 @@ def zero_crossing_rate(x: np.ndarray, sample_rate: int) -> float:
 
 def onset_density(magnitude: np.ndarray, seconds: float, sample_rate: int) -> float:
     """Onsets per second: local maxima of the spectral flux that stand out from its median."""
-    if seconds <= 0 or len(magnitude) < 2:
+    if seconds <= 0:
         return 0.0
+    return float(np.count_nonzero(_onset_frames(magnitude, sample_rate))) / seconds
+
+
+def onset_times(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Seconds of every onset in a mono waveform (the onsets onset_density counts)."""
+    x = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
+    magnitude, _ = _spectrogram(x, sample_rate)
+    return np.flatnonzero(_onset_frames(magnitude, sample_rate)) * HOP / sample_rate
+
+
+def _onset_frames(magnitude: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(frames,) bool: frames where the spectral flux peaks ONSET_DB above its local median."""
+    if len(magnitude) < 2:
+        return np.zeros(len(magnitude), dtype=bool)
     db = 20 * np.log10(np.maximum(magnitude, 1e-12))
     # Relative to the peak: a quiet sound has as many onsets as the same sound played loud.
     db = np.maximum(db, db.max() - FLUX_RANGE_DB)
@@ -135,5 +149,4 @@ def onset_density(magnitude: np.ndarray, seconds: float, sample_rate: int) -> fl
     gap = max(1, round(ONSET_GAP_S * frame_rate))
     median = ndimage.median_filter(flux, size=max(3, round(MEDIAN_WINDOW_S * frame_rate)))
     is_peak = flux == ndimage.maximum_filter(flux, size=2 * gap + 1, mode="constant")
-    onsets = is_peak & (flux >= median + ONSET_DB)
-    return float(np.count_nonzero(onsets)) / seconds
+    return is_peak & (flux >= median + ONSET_DB)

@@ -13,28 +13,13 @@ frames cross-fade, phase is then integrated once over the whole signal, and ther
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from distill.model.grid import ENCODE_BATCH as DECODE_BATCH
+from distill.model.grid import chunk_count, chunk_hop, chunk_weights
 from distill.model.vae import ConvVAE
 
-DECODE_BATCH = 16  # chunks per decoder call
-
-
-def chunk_count(n_frames: int, width: int, hop: int) -> int:
-    """Chunks needed so that every one of `n_frames` frames lies under at least one."""
-    return 1 if n_frames <= width else math.ceil((n_frames - width) / hop) + 1
-
-
-def chunk_hop(width: int) -> int:
-    return max(1, width // 2)
-
-
-def chunk_weights(width: int) -> torch.Tensor:
-    """(width,) periodic Hann weights, strictly positive."""
-    j = torch.arange(width, dtype=torch.float32)
-    return torch.sin(math.pi * (j + 0.5) / width) ** 2
+__all__ = ["DECODE_BATCH", "DecodedFrames", "chunk_count", "chunk_hop", "chunk_weights"]
 
 
 class DecodedFrames:

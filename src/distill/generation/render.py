@@ -29,6 +29,7 @@ class Take:
     params: GenerationParams
     export: ExportResult
     audio: np.ndarray  # what was rendered (before export's resampling and gain), model rate
+    mode: str = "texture"  # what params.mode resolved to: "oneshot" or "texture"
 
     @property
     def path(self) -> Path:
@@ -137,21 +138,55 @@ def iter_takes(
 ) -> Iterator[Take]:
     """`count` takes with seeds params.seed, params.seed + 1, …, each yielded once written.
 
-    Blend models are loaded once from the library of `home` unless given (loaded, in
-    params.blend's order); with `history`, each take is also kept in that home's history.
+    One take is `NAME-SEED.wav`; several are a pack: `NAME-01.wav`, `NAME-02.wav`, … (names
+    that sort in order), and once all are written, `NAME-pack.json` listing every take with its
+    seed and parameters. Blend models are loaded once from the library of `home` unless given
+    (loaded, in params.blend's order); with `history`, each take is also kept in that home's
+    history.
     """
     options.validate()
     params.validate()
     if blend_models is None:
         blend_models = load_blend(loaded, params, home)
     base = safe_name(stem or loaded.name, fallback="take")
+    digits = len(str(count))
+    written = []
     for i in range(count):
         take_params = replace(params, seed=params.seed + i)
-        path = take_path(Path(out_dir), f"{base}-{take_params.seed}", options.suffix)
+        name = f"{base}-{take_params.seed}" if count == 1 else f"{base}-{i + 1:0{max(2, digits)}d}"
+        path = take_path(Path(out_dir), name, options.suffix)
         take = write_take(loaded, take_params, options, path, blend_models)
         if history:
             record_history(take, home)
+        written.append(take)
         yield take
+    if count > 1:
+        write_pack_sidecar(Path(out_dir) / f"{base}-pack.json", loaded, written)
+
+
+def write_pack_sidecar(path: Path, loaded: LoadedModel, takes: list[Take]) -> Path:
+    """One JSON for a sample pack: the model and, per take, its file, seed and parameters."""
+    from distill.atomic import atomic_write
+
+    document = {
+        "format": "distill-pack",
+        "distill_version": __version__,
+        "model": {"name": loaded.name, "id": loaded.model_id, "file": str(loaded.path)},
+        "takes": [
+            {
+                "file": t.path.name,
+                "seed": t.params.seed,
+                "mode": t.mode,
+                "seconds": round(t.export.frames / t.export.sample_rate, 4),
+                "peak_dbfs": round(t.export.peak_dbfs, 2),
+                "params": t.params.to_dict(),
+            }
+            for t in takes
+        ],
+    }
+    data = json.dumps(document, indent=2).encode()
+    atomic_write(path, lambda f: f.write(data))
+    return path
 
 
 def write_take(
@@ -164,6 +199,8 @@ def write_take(
     audio = loaded.render(params, blend_models)
     sliders = describe_sliders(loaded, params.sliders)
     sidecar = sidecar_for(loaded, params, blend_models)
+    mode = params.mode or loaded.corpus.mode
+    sidecar["mode"] = mode
     names = [loaded.name, *(m.name for m in blend_models)]
     result = write_audio(
         path,
@@ -179,7 +216,7 @@ def write_take(
         },
         sidecar=sidecar,
     )
-    return Take(params=params, export=result, audio=audio)
+    return Take(params=params, export=result, audio=audio, mode=mode)
 
 
 def record_history(take: Take, home: str | Path | None):

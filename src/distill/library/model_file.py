@@ -3,7 +3,10 @@
 Layout: one safetensors file. Its string metadata holds a single key, "distill", whose value is a
 JSON document: {"format": "distill-model", "version": 1, "model": ModelConfig, "spectral":
 SpectralConfig, "stats": ChannelStats, "training": summary, "info": {name, description, tags},
-"controls": latent analysis or null, "sha256": digest of the tensor data}. The digest catches a
+"controls": latent analysis or null, "corpus": what the model learned about its training
+recordings (controls.corpus) or null, "sha256": digest of the tensor data}. Tensors: the model's
+weights, plus the corpus memory's arrays under the "corpus." prefix (files written before it
+existed have none, and still load). The digest catches a
 file altered after it was written; safetensors itself rejects a truncated file; a version newer
 than this program's is refused with a message to upgrade.
 """
@@ -28,6 +31,7 @@ from distill.spectral.normalize import ChannelStats
 FORMAT = "distill-model"
 VERSION = 1
 SUFFIX = ".distill"
+CORPUS_PREFIX = "corpus."  # tensor names of the corpus memory (never a ConvVAE parameter name)
 
 
 class ModelFileError(UserError):
@@ -42,6 +46,9 @@ class ModelMetadata:
     training: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)  # name, description, tags
     controls: dict | None = None
+    corpus: dict | None = None  # the corpus memory's description (controls.corpus)
+    # Its arrays (μ, σ, file, position of every training chunk), stored as tensors, not JSON.
+    corpus_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -53,6 +60,7 @@ class ModelMetadata:
             "training": self.training,
             "info": self.info,
             "controls": self.controls,
+            "corpus": self.corpus,
         }
 
     @classmethod
@@ -64,6 +72,7 @@ class ModelMetadata:
             training=data.get("training") or {},
             info=data.get("info") or {},
             controls=data.get("controls"),
+            corpus=data.get("corpus"),
         )
 
 
@@ -80,6 +89,7 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 def save_model_file(path: Path, model: ConvVAE, metadata: ModelMetadata) -> Path:
     """Write atomically (temp file + rename); returns the path written."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors |= _prefixed(metadata.corpus_tensors)
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValueError(f"refusing to save non-finite weights ({name})")
@@ -104,8 +114,9 @@ def load_model_file(
     """Rebuild the model from its config alone and load its weights (eval mode)."""
     metadata, tensors = _read(path, with_weights=True)
     model = ConvVAE(metadata.model)
+    weights = {k: v for k, v in tensors.items() if not k.startswith(CORPUS_PREFIX)}
     try:
-        model.load_state_dict(tensors, strict=True)
+        model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
         raise ModelFileError(f"{path.name}: weights do not match the model description") from err
     return model.to(device).eval(), metadata
@@ -142,9 +153,13 @@ def _read(path: Path, with_weights: bool) -> tuple[ModelMetadata, dict[str, torc
             "mismatch): use the original file"
         )
     try:
-        return ModelMetadata.from_dict(document), tensors
+        metadata = ModelMetadata.from_dict(document)
     except (KeyError, TypeError, ValueError) as err:
         raise ModelFileError(f"{path.name}: its description is incomplete ({err})") from err
+    metadata.corpus_tensors = {
+        k.removeprefix(CORPUS_PREFIX): v for k, v in tensors.items() if k.startswith(CORPUS_PREFIX)
+    }
+    return metadata, tensors
 
 
 def write_info(path: Path, info: dict) -> Path:
@@ -161,10 +176,21 @@ def write_controls(path: Path, controls: dict | None) -> Path:
     return _rewrite(path, controls=controls)
 
 
+def write_corpus(path: Path, corpus: dict | None, tensors: dict[str, torch.Tensor]) -> Path:
+    """Replace the corpus memory stored in a model file, as write_info does."""
+    return _rewrite(path, corpus=corpus, corpus_tensors=dict(tensors))
+
+
+def _prefixed(corpus_tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {CORPUS_PREFIX + k: v.detach().cpu().contiguous() for k, v in corpus_tensors.items()}
+
+
 def _rewrite(path: Path, **changes) -> Path:
     metadata, tensors = _read(path, with_weights=True)
     for field_name, value in changes.items():
         setattr(metadata, field_name, value)
+    tensors = {k: v for k, v in tensors.items() if not k.startswith(CORPUS_PREFIX)}
+    tensors |= _prefixed(metadata.corpus_tensors)
     document = metadata.to_dict() | {"sha256": _digest(tensors)}
     payload = save(tensors, metadata={"distill": json.dumps(document)})
     try:

@@ -35,6 +35,7 @@ from distill.library.model_file import (
     load_model_file,
     read_metadata,
     write_controls,
+    write_corpus,
     write_info,
 )
 from distill.library.models import (
@@ -393,6 +394,14 @@ class Library:
             )
             _require_file(entry)
             write_controls(entry.path, controls)  # inside: a failed write keeps the old row
+            return self._get(conn, entry.id)
+
+    def set_corpus(self, ref: str | ModelEntry, corpus: dict, tensors: dict) -> ModelEntry:
+        """Store a new corpus memory (controls.corpus) in the model file (the index has none)."""
+        entry = self._in_library(ref)
+        with connect(self.db) as conn, write(conn):  # one writer at a time, as for sliders
+            _require_file(entry)
+            write_corpus(entry.path, corpus, tensors)
             return self._get(conn, entry.id)
 
     def delete(self, ref: str | ModelEntry) -> ModelEntry:

@@ -19,6 +19,7 @@ from typing import Protocol
 import torch
 
 from distill.controls.analysis import analyze_controls, chunk_batches
+from distill.controls.corpus import CorpusMemory, build_corpus_memory
 from distill.errors import UserError
 from distill.library.model_file import ModelMetadata, save_model_file
 from distill.model.loss import VAELoss
@@ -400,9 +401,36 @@ class Trainer:
         ):
             self.reporter.message("warning: weights are not finite; no model file written")
             return self._result(None, stopped)
-        controls = self._controls(final)
-        model_file = save_model_file(self.run.model_file, final, self._metadata(stopped, controls))
+        metadata = self._metadata(stopped, self._controls(final))
+        corpus = self._corpus(final)
+        if corpus is not None:
+            metadata.corpus, metadata.corpus_tensors = corpus.to_dict(), corpus.tensors()
+        model_file = save_model_file(self.run.model_file, final, metadata)
         return self._result(model_file, stopped)
+
+    def _corpus(self, model: ConvVAE) -> CorpusMemory | None:
+        """What generation samples from: every training file's chunks encoded (controls.corpus);
+        None, with a warning, if it fails (the model then generates around its sliders' mean)."""
+        try:
+            corpus = build_corpus_memory(
+                model.to(self.device),
+                self.data.train_files,
+                self.data.stats,
+                self.spec.spectral,
+                seed=self.config.seed,
+            )
+        except Exception as err:  # like the sliders: losing it must not lose the model
+            self.reporter.message(
+                f"warning: corpus memory failed, generation will be plainer: {err}"
+            )
+            return None
+        summary = corpus.summary()
+        self.reporter.message(
+            f"corpus: {summary['files']} files, mode {summary['mode']} "
+            f"({100 * summary['oneshot_share']:.0f} % one-shots), typical event "
+            f"{summary['event_seconds']:.2f} s"
+        )
+        return corpus
 
     def _controls(self, model: ConvVAE) -> dict | None:
         """The latent analysis (sliders) of the final model; None, with a warning, if it fails."""
