@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,21 +57,36 @@ def served(tiny_model, tmp_path_factory):
         blocks.close()
 
 
+# After the model: duration, seed, variation, mode, density, level, like; then the shared form.
+TEXTURE = [0.5, "texture", 1.0, "auto", None]  # variation … like: an exact-length texture
+SPATIAL = ["mono", 0.7, 0, 0, 0]
+
+
+def update_value(output):
+    """A file the page returned, from a component update (a dict) or as it is."""
+    return output.get("value") if isinstance(output, dict) else output
+
+
+def peak_dbfs(path) -> float:
+    samples, _ = sf.read(path)
+    return 20 * np.log10(np.abs(samples).max())
+
+
 def test_generate_returns_a_48k_file_kept_in_history(served):
     client, home, _ = served
     from distill.library.history import History
 
     before = len(History(home).list())
-    export = ["wav", "48000", "24", True, -20.0]  # normalized: the tiny model is quiet
+    export = ["wav", "48000", "24", True, -30.0]
     audio, download, info, wave, spectrogram = client.predict(
-        "tiny", 2.0, 7, 0.5, "mono", 0.7, 0, 0, 0, *export, api_name="/generate"
+        "tiny", 2.0, 7, *TEXTURE, *SPATIAL, *export, api_name="/generate"
     )
     samples, rate = sf.read(download)
     assert rate == 48_000
     assert samples.shape == (96_000,)
     assert np.isfinite(samples).all() and np.abs(samples).max() > 1e-4
     assert sf.info(audio).samplerate == 48_000
-    assert "seed 7" in info and "2 s" in info and "-20.0 LUFS" in info
+    assert "seed 7" in info and "texture, 2.00 s" in info and "-30.0 LUFS" in info
     with Image.open(wave) as image:  # the envelope is more than the centre line
         pixels = np.asarray(image.convert("RGB"))
     assert pixels.shape == (120, 800, 3)
@@ -79,6 +97,55 @@ def test_generate_returns_a_48k_file_kept_in_history(served):
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # a spread of levels, not a blank
     entries = History(home).list()
     assert len(entries) == before + 1 and entries[0].seed == 7
+
+
+def test_the_default_first_take_is_clearly_audible(served):
+    """Every setting left as the page shows it (it used to peak at −46 dBFS)."""
+    client, _, _ = served
+    _, download, info, _, _ = client.predict("tiny", None, 3, api_name="/generate")
+    assert peak_dbfs(download) > -3.0
+    assert "one-shot" in info  # the tiny model's sounds are single hits: its own mode
+    assert sf.info(download).duration < 2.0  # a one-shot: its natural decay, not 10 s
+
+
+def test_like_a_recording_is_kept_with_the_take(served, tiny_model):
+    client, home, _ = served
+    source = sorted(tiny_model.data_dir.glob("*.wav"))[0]
+    _, download, _, _, _ = client.predict(
+        "tiny", None, 4, 0.2, "model", 1.0, "peak", handle_file(str(source)), api_name="/generate"
+    )
+    sidecar = json.loads(
+        (home / "ui" / "takes" / Path(download).with_suffix(".json").name).read_text()
+    )
+    kept = Path(sidecar["params"]["like"])
+    assert kept.parent.parent == (home / "uploads" / "like").resolve()
+    assert kept.name == source.name and kept.read_bytes() == source.read_bytes()
+    assert sidecar["params"]["level"] == "peak"
+
+
+def test_generate_a_pack_gives_players_and_one_zip(served):
+    client, home, _ = served
+    count = 3
+    info, archive, *players = client.predict("tiny", count, None, 20, api_name="/generate_pack")
+    files = [Path(p) for p in map(update_value, players) if p]
+    archive = update_value(archive)
+    assert len(players) == 32 and len(files) == count
+    assert [p["label"] for p in players[:count]] == [f.name for f in files]  # each one named
+    assert not any(p["visible"] for p in players[count:])
+    assert [f.name for f in files] == [f"tiny-0{i}.wav" for i in range(1, count + 1)]
+    for f in files:
+        assert sf.info(f).samplerate == 48_000 and peak_dbfs(f) > -3.0
+    assert f"{count} takes" in info and "seeds 20…22" in info
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == sorted([f.name for f in files] + ["tiny-pack.json"])
+        pack = json.loads(z.read("tiny-pack.json"))
+        assert [t["seed"] for t in pack["takes"]] == [20, 21, 22]
+        for f in files:
+            assert z.read(f.name) == f.read_bytes()
+    folder = home / "ui" / "takes" / "packs" / "tiny-20"
+    assert (folder / "tiny-pack.zip").is_file()
+    with pytest.raises(AppError, match="less than minimum value 2"):
+        client.predict("tiny", 1, None, 20, api_name="/generate_pack")
 
 
 def test_generate_shows_a_user_error_as_its_message(served):
@@ -99,8 +166,9 @@ def test_sliders_follow_the_model_and_randomize_stays_safe(served, tiny_model):
         lo, hi = controls.safe_range(i)
         assert lo - 0.05 <= value <= hi + 0.05
     assert all(v == 0 for v in values[len(controls) :])
-    *_, controls_line, warning, _ = client.predict("tiny", api_name="/choose_model")
+    *_, controls_line, warning, _, _ = client.predict("tiny", api_name="/choose_model")
     assert f"{len(controls)} slider" in controls_line and warning == ""
+    assert "makes **one-shots** by default" in controls_line
 
 
 def test_preset_save_and_recall(served):
@@ -170,7 +238,7 @@ def test_history_ab_players_and_differences(served):
     from distill.library.history import History
 
     for seed in (11, 12):
-        client.predict("tiny", 1.0, seed, 0.5, api_name="/generate")
+        client.predict("tiny", 1.0, seed, *TEXTURE, api_name="/generate")
     newest, older = History(home).list(limit=2)
     player_a, player_b, differences = client.predict(
         older.id, newest.id, api_name="/history_compare"

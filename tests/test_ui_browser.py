@@ -134,15 +134,32 @@ def test_generate_tab_slider_warning_and_download(page):
     number.fill("9")
     number.press("Enter")
     expect(page.locator("#gen-warning")).to_contain_text("outside its safe range")
-    fill(page, "gen-duration", "3")
+    expect(page.locator("#gen-controls")).to_contain_text("one-shots by default")
+    # Duration left empty: the model's typical length (an empty field reaches the server as None)
     page.get_by_text("Export", exact=True).click()  # open the accordion
-    page.get_by_label("Normalize loudness").check()  # (the tiny model is quiet)
+    page.get_by_label("Normalize loudness").check()
     page.locator("#gen-generate").click()
     link = page.locator("#gen-file a[download]")
     expect(link).to_have_attribute("href", re.compile(r"\.wav$"))
+    expect(page.locator("#gen-info")).to_contain_text("one-shot")
     expect(page.locator("#gen-info")).to_contain_text("48000 Hz")
     expect(page.locator("#gen-info")).to_contain_text("LUFS")
     expect(page.locator("#gen-spec img")).to_be_visible()
+
+
+def test_generate_tab_pack_shows_its_takes_and_one_zip(page):
+    expect = playwright.expect
+    open_tab(page, "Generate")
+    fill(page, "gen-pack-count", "3")
+    page.locator("#gen-pack").click()
+    zipped = page.locator("#gen-pack-zip a[download]")
+    expect(zipped).to_have_attribute("href", re.compile(r"\.zip$"))
+    expect(page.locator("#gen-pack-info")).to_contain_text("3 takes")
+    for i in range(3):
+        player = page.locator(f"#gen-pack-take-{i}")
+        expect(player).to_contain_text(f"tiny-0{i + 1}.wav")  # labelled with its file name
+        expect(player.locator("a[download]")).to_have_count(1)
+    expect(page.locator("#gen-pack-take-3")).to_be_hidden()
     screenshot(page, "generate")
 
 

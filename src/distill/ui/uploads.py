@@ -4,10 +4,14 @@ A browser names its files however it likes, so a name never becomes a path as it
 passed through `safe_name` (one path component, no separators, no leading dot). A file over the
 size limit, with an extension Distill does not read, or whose header cannot be read, is reported
 and not copied.
+
+`keep_upload` keeps one file the same way (the Generate tab's "Like this recording"), in a folder
+named by its content, so the path a take's sidecar records stays valid for replay.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +51,30 @@ def save_uploads(
         shutil.copyfile(source, result.folder / name)
         result.copied.append(name)
     return result
+
+
+def keep_upload(source: str | Path, folder: Path, max_bytes: int) -> Path:
+    """A checked copy of one uploaded file at `folder/<content hash>/<safe name>`: the same
+    recording uploaded again is the same path. Raises UserError when the file is refused."""
+    source = Path(source)
+    name = safe_name(source.name, fallback="audio")
+    why = upload_problem(source, name, max_bytes)
+    if why:
+        raise UserError(f"{name}: {why}")
+    digest = hashlib.sha256()
+    with open(source, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    target = folder / digest.hexdigest()[:16] / name
+    if not target.is_file():
+        from distill.atomic import atomic_write
+
+        def copy(out) -> None:
+            with open(source, "rb") as f:
+                shutil.copyfileobj(f, out)
+
+        atomic_write(target, copy)
+    return target
 
 
 def upload_problem(source: Path, name: str, max_bytes: int) -> str | None:
