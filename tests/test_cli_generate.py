@@ -43,6 +43,8 @@ def test_generate_writes_takes_with_sidecars_tags_and_seeds(tiny_model, tmp_path
         "tiny",
         "-d",
         "1.5",
+        "--mode",
+        "texture",
         "-n",
         "2",
         "--seed",
@@ -80,6 +82,8 @@ def test_generate_writes_takes_with_sidecars_tags_and_seeds(tiny_model, tmp_path
         "tiny",
         "-d",
         "1.5",
+        "--mode",
+        "texture",
         "--seed",
         "41",
         "--variation",
@@ -167,7 +171,10 @@ def test_loudness_target_is_met(tiny_model, tmp_path):
         (["nosuchmodel", "-d", "1"], "no model"),
         (["tiny", "-d", "1", "--slider", "sparkle=3"], "sliders are"),
         (["tiny", "-d", "1", "--slider", "1=11"], "−10 to 10"),
-        (["tiny", "-d", "0.1"], "duration"),
+        (["tiny", "-d", "0.01"], "duration"),
+        (["tiny", "-d", "0.1", "--mode", "texture"], "one-shots may be as short"),
+        (["tiny", "--mode", "loop"], "oneshot or texture"),
+        (["tiny", "--like", "/no/such.wav"], "not found"),
         (["tiny", "-d", "1", "--format", "aac"], "aac"),
         (["tiny", "-d", "1", "--sample-rate", "22050"], "22050"),
         (["tiny", "-d", "1", "--variation", "2"], "variation"),
@@ -222,6 +229,8 @@ def test_stereo_and_binaural_files(tiny_model, tmp_path):
         "tiny",
         "-d",
         "2",
+        "--mode",
+        "texture",
         "--seed",
         "3",
         "--spatial",
@@ -308,3 +317,21 @@ def test_bad_blend_and_spatial_arguments(tiny_model, tiny_model_b, tmp_path, arg
     )
     assert expected.lower() in one_line_error(result).lower()
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sample_pack_has_sortable_names_one_shots_and_a_pack_sidecar(tiny_model, tmp_path):
+    out = tmp_path / "kit"
+    result = distill(
+        "generate", "tiny", "--mode", "oneshot", "-n", "3", "--seed", "5", "--out", str(out),
+        "--no-history", home=tiny_model.home,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in out.glob("*.wav"))
+    assert names == ["tiny-01.wav", "tiny-02.wav", "tiny-03.wav"]
+    pack = json.loads((out / "tiny-pack.json").read_text())
+    assert [t["file"] for t in pack["takes"]] == names
+    assert [t["seed"] for t in pack["takes"]] == [5, 6, 7]
+    for name in names:
+        audio, rate = sf.read(out / name)
+        assert len(audio) < 1.5 * rate  # one event, cut at its decay (the sounds are 0.9 s)
+        assert np.isclose(np.abs(audio).max(), 10 ** (-1 / 20), atol=2e-3)  # levelled

@@ -112,7 +112,8 @@ def test_preset_commands(home, tmp_path):
 
 def test_history_commands(home, tmp_path):
     takes = tmp_path / "takes"
-    generate = ["generate", "tiny", "-d", "1", "-n", "2", "--seed", "5", "--out", str(takes)]
+    generate = ["generate", "tiny", "-d", "1", "--mode", "texture", "-n", "2", "--seed", "5"]
+    generate += ["--out", str(takes)]
     ok(distill(*generate, "--json", home=home))  # kept in the history as they are written
 
     listed = json.loads(ok(distill("history", "list", "--json", home=home)))["history"]

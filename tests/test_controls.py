@@ -123,8 +123,24 @@ def test_labels_follow_the_strongest_audible_correlation():
     # a label a stronger axis already has gives way to the next clearly audible feature ...
     both = brighter | {"flatness": 0.1 + 0.2 * position}
     assert best_feature(both, frozenset({"brightness"}))[0] == "flatness"
-    # ... but not to an inaudible one: then the label repeats (→ "brightness 2")
-    assert best_feature(brighter, frozenset({"brightness"}))[0] == "centroid"
+    # ... but not to an inaudible one: then the axis is neutral, never "brightness 2"
+    assert best_feature(brighter, frozenset({"brightness"}))[0] is None
+
+
+def test_a_slider_says_what_it_changes_and_by_how_much():
+    from distill.controls.sliders import Axis, what_changes
+
+    axis = Axis(
+        label="brightness", variance=0.3, direction=(1.0, 0.0), std=1.0, low=-1.0, high=1.0,
+        scale=1.5, correlations={"centroid": 1.0},
+        changes={"centroid": 0.82, "rms": -4.1, "flatness": 0.001, "onset_density": 0.0},
+    )  # fmt: skip
+    assert what_changes(axis) == "brightness +0.8 oct, level -4.1 dB"
+    again = Axis.from_dict(axis.to_dict())
+    assert again == axis
+    old = axis.to_dict()
+    del old["changes"]  # a model file from before: still loads, says nothing
+    assert Axis.from_dict(old).changes == {}
 
 
 def test_big_datasets_are_capped_by_a_seeded_subsample():

@@ -53,6 +53,7 @@ def loaded(home):
 def render(loaded, home: Path, out: Path, *, seed: int = 1, options=None, **params) -> Take:
     """One 1-second take written to `out` (not recorded)."""
     options = options or ExportOptions()
+    params = {"mode": "texture"} | params  # exactly 1 s (a one-shot would end at its decay)
     (take,) = render_takes(loaded, loaded.params(1.0, seed=seed, **params), options, out, home=home)
     return take
 

@@ -11,15 +11,15 @@
    The best score names the axis through LABELS if it reaches MIN_SCORE; exact ties go to the
    feature listed first (brightness before warmth: a lowpass sweep moves both). Otherwise the axis
    keeps a neutral "axis N" (N = its 1-based number). A label an earlier axis already has is
-   passed over for the next best feature that reaches MIN_SCORE; only when none does, repeated
-   names become "brightness 2", ….
+   passed over for the next best feature that reaches MIN_SCORE; when none does, the axis is
+   neutral: every label means one thing ("brightness, brightness 2, brightness 3" told a user
+   nothing about what the second and third change).
 5. Orientation: the axis is flipped so + means more of its label (brighter, warmer = more low
    energy, louder, …); a neutral axis so its largest loading is positive.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -152,6 +152,15 @@ def audible_change(name: str, values: np.ndarray) -> float:
     return change / AUDIBLE_CHANGE[name]
 
 
+def change(name: str, values: np.ndarray) -> float:
+    """A feature's signed change from the sweep's low end to its high end, in its display unit:
+    octaves for the frequency-like features, else the feature's own unit (dB, 0…1, per s)."""
+    if name in _OCTAVE_FEATURES:
+        floored = np.maximum(values, _OCTAVE_FLOOR)
+        return float(np.log2(floored[-1] / floored[0]))
+    return float(values[-1] - values[0])
+
+
 def best_feature(
     features: dict[str, np.ndarray], taken: frozenset[str] = frozenset()
 ) -> tuple[str | None, dict[str, float]]:
@@ -167,10 +176,9 @@ def best_feature(
     }
     ranked = sorted(LABELS, key=lambda name: -scores[name])  # stable: ties keep LABELS order
     fresh = [name for name in ranked if LABELS[name] not in taken]
-    for best in (fresh[:1] or []) + ranked[:1]:
-        if scores[best] >= MIN_SCORE:
-            return best, rhos
-    return None, rhos
+    if fresh and scores[fresh[0]] >= MIN_SCORE:
+        return fresh[0], rhos
+    return None, rhos  # nothing new to name it by: a neutral "axis N", never "brightness 2"
 
 
 def analyze_controls(
@@ -197,7 +205,8 @@ def analyze_controls(
             low, high = float(projections.min()), float(projections.max())
             sweep = mean + np.linspace(low, high, sweep_points)[:, None] * direction
             taken = frozenset(axis.label for axis in axes)
-            feature, rhos = best_feature(sweep_features(model, sweep, stats, spectral), taken)
+            features = sweep_features(model, sweep, stats, spectral)
+            feature, rhos = best_feature(features, taken)
             flip = rhos[feature] < 0 if feature else direction[np.argmax(np.abs(direction))] < 0
             sign = -1.0 if flip else 1.0
             low, high = (-high, -low) if flip else (low, high)
@@ -211,26 +220,16 @@ def analyze_controls(
                     high=high,
                     scale=slider_scale(low, high),
                     correlations={name: sign * rho for name, rho in rhos.items()},
+                    changes={name: sign * change(name, features[name]) for name in FEATURES},
                 )
             )
         return Controls(
             mean=tuple(float(v) for v in mean),
-            axes=tuple(_unique(axes)),
+            axes=tuple(axes),
             latent_std=tuple(float(v) for v in latents.std(axis=0)),
         )
     finally:
         model.train(was_training)
-
-
-def _unique(axes: list[Axis]) -> list[Axis]:
-    """Second and later axes with the same label become "brightness 2", "brightness 3", …."""
-    seen: dict[str, int] = {}
-    out = []
-    for axis in axes:
-        seen[axis.label] = seen.get(axis.label, 0) + 1
-        count = seen[axis.label]
-        out.append(axis if count == 1 else dataclasses.replace(axis, label=f"{axis.label} {count}"))
-    return out
 
 
 def recompute_controls(

@@ -48,6 +48,9 @@ class Axis:
     high: float  # latent units: largest training projection
     scale: float  # latent units moved by slider +10 (see slider_scale)
     correlations: dict[str, float]  # feature → Spearman ρ with the slider position in the sweep
+    # feature → its change from slider −10 to +10 over the data's span (octaves for centroid,
+    # rolloff and zcr; dB for rms and low_high_ratio; 0…1 flatness; onsets/s); {} in old files
+    changes: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"direction": list(self.direction)}
@@ -63,6 +66,7 @@ class Axis:
             high=float(data["high"]),
             scale=float(data["scale"]),
             correlations={str(k): float(v) for k, v in data["correlations"].items()},
+            changes={str(k): float(v) for k, v in (data.get("changes") or {}).items()},
         )
 
 
@@ -179,6 +183,7 @@ class Controls:
             lines.append(
                 f"{index + 1}. {axis.label:<16} {100 * axis.variance:5.1f} % of variance, "
                 f"safe {lo:+.1f} … {hi:+.1f}"
+                + (f"; across its range: {what_changes(axis)}" if axis.changes else "")
             )
         return lines
 
@@ -206,6 +211,36 @@ class Controls:
             axes=tuple(Axis.from_dict(a) for a in data["axes"]),
             latent_std=tuple(float(v) for v in data["latent_std"]),
         )
+
+
+# How each feature's change reads to a musician, and the smallest change worth naming.
+CHANGE_WORDS = {
+    "centroid": ("brightness", "oct", 0.1),
+    "low_high_ratio": ("low/high balance", "dB", 1.5),
+    "flatness": ("noisiness", "", 0.02),
+    "rms": ("level", "dB", 1.0),
+    "onset_density": ("onsets", "/s", 0.5),
+    "zcr": ("grit", "oct", 0.1),
+}
+
+
+def what_changes(axis: Axis, most: int = 3) -> str:
+    """The audible changes of moving a slider across its range, largest first:
+    "brightness +0.8 oct, level −4.1 dB"."""
+    scaled = [
+        (abs(axis.changes[name]) / floor, name)
+        for name, (_, _, floor) in CHANGE_WORDS.items()
+        if name in axis.changes
+    ]
+    parts = []
+    for ratio, name in sorted(scaled, reverse=True)[:most]:
+        if ratio < 1:
+            break
+        word, unit, _ = CHANGE_WORDS[name]
+        value = axis.changes[name]
+        digits = 2 if name == "flatness" else 1
+        parts.append(f"{word} {value:+.{digits}f}{(' ' + unit) if unit and unit != '/s' else unit}")
+    return ", ".join(parts) or "little audible change"
 
 
 def _normalized(name: str) -> str:

@@ -112,9 +112,11 @@ class History:
             os.rename(staging, final)  # the folder appears whole or not at all
             params = sidecar.get("params") or {}
             model = sidecar.get("model") or {}
-            duration = params.get("duration")
+            duration = _seconds(final / name)  # what was rendered (a one-shot ends early)
             if duration is None and audio is not None and sample_rate:
                 duration = np.shape(audio)[-1] / sample_rate
+            if duration is None:
+                duration = params.get("duration")
             row = {
                 "id": entry_id,
                 "created": _now(),
@@ -336,3 +338,13 @@ def _faded(x: np.ndarray) -> np.ndarray:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _seconds(path: Path) -> float | None:
+    """The length of an audio file in seconds; None if soundfile cannot tell."""
+    import soundfile as sf
+
+    try:
+        return sf.info(str(path)).duration
+    except (RuntimeError, sf.LibsndfileError):
+        return None
