@@ -1,6 +1,7 @@
 """Held-out reconstruction quality after a fixed training budget.
 
-    python bench/heldout.py DATA_DIR --minutes M [--holdout-list FILE]
+    python bench/heldout.py DATA_DIR --minutes M [--holdout-list FILE | --heldout-dir DIR]
+                            [--set learning_rate=1e-3 --set dropout=0.05 …]
 
 Trains with the default settings (preset `auto`) for M minutes on the files of DATA_DIR minus a
 held-out fifth (every fifth file in sorted order, or the names listed one per line in FILE), then
@@ -106,16 +107,38 @@ def evaluate(
     return {"mrstft": m[0], "lsd_db": m[1], "sisdr_db": m[2], "roundtrip_mrstft": m[3]}
 
 
+def _setting(text: str) -> tuple[str, object]:
+    name, _, raw = text.partition("=")
+    try:
+        value: object = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name.strip(), value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--minutes", type=float, required=True)
     parser.add_argument("--holdout-list", type=Path, default=None)
     parser.add_argument(
+        "--heldout-dir",
+        type=Path,
+        default=None,
+        help="held-out files from this folder; DATA_DIR is then all training files",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a training setting (TrainingConfig field, e.g. learning_rate=1e-3); repeatable",
+    )
+    parser.add_argument(
         "--home", type=Path, default=None, help="Distill home (default: a temp dir)"
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--stft-weight",
@@ -141,8 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     root = args.data_dir.resolve()
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-    holdout = choose_holdout(files, root, args.holdout_list)
-    training = [f for f in files if f not in holdout]
+    if args.heldout_dir is not None:
+        holdout = {
+            p for p in args.heldout_dir.resolve().rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS
+        }
+        training = files
+    else:
+        holdout = choose_holdout(files, root, args.holdout_list)
+        training = [f for f in files if f not in holdout]
+    overrides = dict(_setting(text) for text in args.set)
     with tempfile.TemporaryDirectory() as scratch:
         train_dir = Path(scratch) / "train"
         for f in training:  # the training folder holds links to the training files only
@@ -163,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             precision=args.precision,
             loss=loss,
             kl_beta_max=args.kl_beta_max,
+            **overrides,
         )
         minutes = (time.monotonic() - started) / 60
         model, metadata = load_model_file(result.model_file)
@@ -193,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 "best_epoch": result.best_epoch,
                 "heldout_files": len(holdout),
                 "train_files": len(training),
+                "settings": overrides,
             }
         )
     )

@@ -341,3 +341,17 @@ def test_cli_bad_folder_is_one_line_and_exit_2(tmp_path, kind):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_short_one_shots_are_used_and_say_they_are_padded(tmp_path):
+    import numpy as np
+
+    from distill.audio import synth
+
+    sf.write(tmp_path / "hat.wav", synth.hihat(seconds=0.03, rng=1), 48_000)
+    sf.write(tmp_path / "click.wav", np.full(240, 0.5, dtype=np.float32), 48_000)  # 5 ms
+    report = check_dataset(tmp_path)
+    verdicts = {f.path: f for f in report.files}
+    assert verdicts["hat.wav"].verdict == Verdict.OK
+    assert verdicts["hat.wav"].reason == "ok: 30 ms, padded with silence to the model's 1 s chunk"
+    assert verdicts["click.wav"].verdict == Verdict.TOO_SHORT  # 5 ms: no sound to learn

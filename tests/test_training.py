@@ -274,3 +274,27 @@ def test_kill_9_loses_at_most_the_work_since_the_last_checkpoint(sounds, tmp_pat
     assert saved_epoch >= 1
     result = resume("killed", home=home, epochs=saved_epoch + 1)
     assert result.epochs_completed == saved_epoch + 1 and result.model_file.exists()
+
+
+def test_a_folder_of_30_to_80_ms_hits_trains_and_remembers_every_hit(tmp_path):
+    import soundfile as sf
+    from conftest import TINY_TRAINING
+
+    from distill.audio import synth
+    from distill.generation.loaded import open_model_file
+    from distill.training.session import train
+
+    data = tmp_path / "hits"
+    data.mkdir()
+    makers = (synth.hihat, synth.snare, synth.clap)
+    for i in range(9):
+        seconds = 0.03 + 0.05 * i / 8  # 30 … 80 ms
+        make = makers[i % 3]
+        hit = make(seconds=seconds, rng=i)
+        sf.write(data / f"hit-{i}.wav", hit, 48_000, subtype="PCM_24")
+    result = train(data, home=tmp_path / "home", name="hits", epochs=3, **TINY_TRAINING)
+    assert result.model_file is not None
+    loaded = open_model_file(result.model_file)
+    corpus = loaded.corpus
+    assert len(corpus) >= 7  # every training hit (a fifth of 9 are held out for validation)
+    assert all(f.duration < 0.09 for f in corpus.files) and corpus.mode == "oneshot"

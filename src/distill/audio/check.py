@@ -13,11 +13,13 @@ Verdicts, in the order they are tested (the first that applies wins):
 - "unreadable": libsndfile cannot open it (e.g. a text file renamed .wav).
 - "corrupt": decoding fails part-way, or yields clearly fewer frames than the header declares.
 - "non-finite": at least one NaN or ±Inf sample (float files only).
-- "too short": shorter than `min_seconds` (default 0.1 s).
+- "too short": shorter than `min_seconds` (default 0.01 s): a few milliseconds carry no sound to
+  learn. Short one-shots (a 20 ms hat, a 54 ms clap) are normal material: they are used, padded
+  with silence to the model's chunk, and their verdict says so.
 - "silent": peak below -60 dBFS.
 - "clipped": more than 1 % of samples at full scale. The file is still *used*: distortion may be
   the musician's sound, so it is reported, not dropped.
-- "ok".
+- "ok" (with "padded with silence" for files shorter than one 1 s chunk).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from distill.audio.thumbnail import WaveformEnvelope, thumbnail_name, write_wave
 from distill.errors import UserError
 
 MIN_USABLE_FILES = 5  # training refuses below this many usable files
-DEFAULT_MIN_SECONDS = 0.1  # s = 9 STFT hops of 512 at 48 kHz; less holds too little to learn
+DEFAULT_MIN_SECONDS = 0.01  # s: ~1 STFT hop of 512 at 48 kHz; a shorter file holds no sound
+PADDED_BELOW_SECONDS = 1.0  # s: the model's default chunk; shorter files are padded to it
 SILENCE_DBFS = -60.0  # dBFS: a peak below this is treated as silence (noise floor of a quiet room)
 CLIP_LEVEL = 0.999  # |sample| at or above this (full scale = 1.0) counts as clipped
 CLIP_FRACTION = 0.01  # more than 1 % of samples clipped → "clipped"
@@ -373,6 +376,11 @@ def _judge(result: FileVerdict, stats: _Stats, declared: int, min_seconds: float
         result.reason = (
             f"heavily clipped: {100 * result.clipped_fraction:.1f} % of samples at full scale "
             f"(limit {100 * CLIP_FRACTION:g} %); used anyway"
+        )
+    elif result.duration < PADDED_BELOW_SECONDS:
+        result.reason = (
+            f"ok: {1000 * result.duration:.0f} ms, padded with silence to the model's "
+            f"{PADDED_BELOW_SECONDS:g} s chunk"
         )
 
 

@@ -40,12 +40,17 @@ MAX_FILE_SECONDS = 30.0  # s of each file remembered: long recordings give their
 MAX_CHUNKS = 8192  # chunks in all (≈ 8 MB of μ and σ at latent 128); more files are subsampled
 ENVELOPE_S = 0.01  # s: RMS frames of the level envelope
 END_DB = -60.0  # dB re the file's loudest frame: below this the event has ended
-# A one-shot: at most this long (s) once trailing silence is cut, its loudest frame within
-# ATTACK_S of its first audible one (−40 dB), and its last quarter at least DECAY_DB below it.
+# A one-shot: one sound that has ended before its file does: at most ONESHOT_MAX_S long once
+# trailing silence is cut, audible from its first ONSET_S (no long lead-in: not an excerpt), and
+# its file's last END_S at least ENDED_DB below its loudest frame (a loop or field recording cut
+# out of something longer is still sounding there); anything under SHORT_S is one event. Notes with a slow swell or a held sustain
+# and a release are one-shots too, as in any sample pack.
 ONESHOT_MAX_S = 4.0
-ATTACK_S = 0.15
+ONSET_S = 0.1
 AUDIBLE_DB = -40.0
-DECAY_DB = -20.0
+END_S = 0.05
+ENDED_DB = -30.0
+SHORT_S = 0.25  # a sound this short is one event, however its file happens to end
 ONESHOT_SHARE = 0.5  # a corpus with at least this share of one-shots generates one-shots
 DEFAULT_LOUDNESS = -18.0  # LUFS, when no file is long enough to measure (< 0.4 s)
 
@@ -180,11 +185,11 @@ def describe_sound(audio: np.ndarray, rate: int) -> dict:
     end = (loud[-1] + 1) * hop / rate if len(loud) else 0.0
     peak = int(np.argmax(level))
     first_audible = int(np.flatnonzero(level > AUDIBLE_DB)[0])
-    tail = level[int(0.75 * (loud[-1] + 1)) : loud[-1] + 1] if len(loud) else level
+    last = level[-max(1, round(END_S / ENVELOPE_S)) :]
     oneshot = (
         0.0 < end <= ONESHOT_MAX_S
-        and (peak - first_audible) * hop / rate <= ATTACK_S
-        and float(np.mean(tail)) <= DECAY_DB
+        and first_audible * hop / rate <= ONSET_S
+        and (end < SHORT_S or float(np.max(last)) <= ENDED_DB)
     )
     return {
         "duration": len(x) / rate,
