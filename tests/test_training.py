@@ -278,8 +278,8 @@ def test_kill_9_loses_at_most_the_work_since_the_last_checkpoint(sounds, tmp_pat
 
 def test_a_folder_of_30_to_80_ms_hits_trains_and_remembers_every_hit(tmp_path):
     import soundfile as sf
-    from conftest import TINY_TRAINING
 
+    from conftest import TINY_TRAINING
     from distill.audio import synth
     from distill.generation.loaded import open_model_file
     from distill.training.session import train

@@ -43,8 +43,8 @@ END_DB = -60.0  # dB re the file's loudest frame: below this the event has ended
 # A one-shot: one sound that has ended before its file does: at most ONESHOT_MAX_S long once
 # trailing silence is cut, audible from its first ONSET_S (no long lead-in: not an excerpt), and
 # its file's last END_S at least ENDED_DB below its loudest frame (a loop or field recording cut
-# out of something longer is still sounding there); anything under SHORT_S is one event. Notes with a slow swell or a held sustain
-# and a release are one-shots too, as in any sample pack.
+# out of something longer is still sounding there); anything under SHORT_S is one event. Notes
+# with a slow swell or a held sustain and a release are one-shots too, as in any sample pack.
 ONESHOT_MAX_S = 4.0
 ONSET_S = 0.1
 AUDIBLE_DB = -40.0
