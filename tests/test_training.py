@@ -259,6 +259,7 @@ def test_kill_9_loses_at_most_the_work_since_the_last_checkpoint(sounds, tmp_pat
         "train(Path(sys.argv[1]), home=Path(sys.argv[2]), name='killed', epochs=500, "
         "spectral=SpectralConfig(chunk_seconds=0.5), channels=(4, 8, 8, 16, 16), latent_dim=8,"
         "batch_size=4, preset='conservative', augment={'copies': 0}, preview_every=1000,"
+        "checkpoint_seconds=0,"
         "loss=LossConfig(stft=STFTLossConfig(max_items=2)))"
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(sounds), str(home)])

@@ -38,6 +38,10 @@ class Display:
         training = _planned_training(self.run)
         self.total_epochs = training.get("epochs")
         self.max_seconds = training["max_minutes"] * 60 if training.get("max_minutes") else None
+        from distill.training.config import TIME_LIMITED_EPOCHS
+
+        if self.max_seconds and (self.total_epochs or 0) >= TIME_LIMITED_EPOCHS:
+            self.total_epochs = None  # the time decides: "epoch 3", an ETA from the clock
         self._started = time.monotonic()
         self.training = True
 
@@ -62,8 +66,10 @@ class Display:
         """Share of the run done, 0…1. With --max-minutes the loop fits its schedule into the time
         (see Trainer.progress), so the elapsed share of the time counts too."""
         total = self._total_steps()
-        if not total or self._first_step is None:
+        if self._first_step is None:
             return None
+        if not total:
+            return self._time_share()
         done = min(1.0, self._done_steps() / total)
         if self.max_seconds and self._started is not None:
             at_start = self._first_step[1] / total
@@ -75,6 +81,8 @@ class Display:
         """Wall time left: at this session's pace (validation and previews included), and never
         more than what is left of --max-minutes."""
         total = self._total_steps()
+        if self._first_step and not total and self.max_seconds and self._started is not None:
+            return max(0.0, self.max_seconds - (time.monotonic() - self._started))
         if not (self._first_step and total):
             return None
         started, steps_before = self._first_step
@@ -86,6 +94,11 @@ class Display:
         if self.max_seconds and self._started is not None:
             eta = min(eta, max(0.0, self.max_seconds - (now - self._started)))
         return eta
+
+    def _time_share(self) -> float | None:
+        if not (self.max_seconds and self._started is not None):
+            return None
+        return min(1.0, (time.monotonic() - self._started) / self.max_seconds)
 
     def stop_notice(self) -> str | None:
         """Once, after a stop was asked for: what happens now."""
@@ -239,7 +252,8 @@ def _epoch_line(record: dict, display: Display) -> str:
         f"val {fmt(record.get('val_total'))}  {fmt(record.get('samples_per_s'), 3)} samples/s"
     )
     eta = display.eta_seconds()
-    if eta is not None and display.total_epochs and record.get("epoch", 0) < display.total_epochs:
+    last = display.total_epochs and record.get("epoch", 0) >= display.total_epochs
+    if eta is not None and not last:
         line += f"  ETA {_duration(eta)}"
     if record.get("best_epoch") == record.get("epoch"):
         line += "  (best)"

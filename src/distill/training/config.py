@@ -24,6 +24,7 @@ from distill.audio.check import MIN_USABLE_FILES, DatasetTooSmallError
 from distill.errors import UserError
 
 PRESET_NAMES = ("conservative", "balanced", "aggressive")
+TIME_LIMITED_EPOCHS = 100_000  # with --max-minutes and no --epochs: the time decides
 LR_SCHEDULES = ("cosine", "constant")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -99,6 +100,10 @@ class TrainingConfig:
     preview_every: int = 10  # epochs between audio previews
     preview_latents: int = 4  # random latents decoded per preview
     max_minutes: float | None = None  # stop gracefully (and save) after this wall time
+    # Without max_minutes: end the run once the validation loss has not improved for this many
+    # epochs (the rest of the schedule would only spend time); None = run every epoch.
+    patience: int | None = 30
+    checkpoint_seconds: float = 60.0  # the resumable "last" checkpoint: at most this old
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch intra-op threads; None = torch's default
     num_workers: int = 0  # DataLoader workers: 0 = load in the training process (data is in RAM)
@@ -214,6 +219,8 @@ _TRAINING_RULES: dict[str, _Range] = {
     "preview_every": _COUNT,
     "preview_latents": _Range(low=0, integer=True),
     "max_minutes": _Range(low=0, low_open=True, optional=True),
+    "patience": _Range(low=1, integer=True, optional=True),
+    "checkpoint_seconds": _Range(low=0),
     "threads": _Range(low=1, integer=True, optional=True),
     "num_workers": _Range(low=0, integer=True),
 }
@@ -321,4 +328,8 @@ def resolve_config(preset: str, file_count: int, **overrides: Any) -> TrainingCo
             f"unknown preset {preset!r}: choose one of auto, {', '.join(PRESET_NAMES)}"
         )
     given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("max_minutes") and "epochs" not in given:
+        # The time is the budget: the schedule fits into it (Trainer.progress), and a preset's
+        # epoch count must not end a run that still has minutes to learn in.
+        given["epochs"] = TIME_LIMITED_EPOCHS
     return PRESETS[preset].with_overrides(**given)

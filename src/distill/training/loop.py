@@ -120,6 +120,7 @@ class TrainResult:
     stopped: str | None  # why the run ended early (interrupt, time limit), None if it finished
     best_epoch: int
     last_epoch: dict
+    ended: str | None = None  # why a finished run ended before its last epoch (patience)
 
 
 def epoch_order(n_items: int, seed: int, epoch: int) -> torch.Tensor:
@@ -171,6 +172,8 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * self.config.epochs
         self.state = LoopState()
         self.started = time.monotonic()
+        self._last_checkpoint = self.started
+        self._best_state: dict | None = None  # the best epoch's weights, not yet on disk
         self._progress_at_start = 0.0
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.loss = VAELoss(spec.loss, spec.spectral, data.stats)
@@ -199,10 +202,14 @@ class Trainer:
         return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
     # -- checkpoints ------------------------------------------------------------------------
-    def _checkpoint_state(self) -> dict:
+    def _checkpoint_state(self, copy: bool = False) -> dict:
+        weights = self.model.state_dict()
+        if copy:  # the weights as they are now, not as later steps leave them
+            weights = {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
+            return {"format": CHECKPOINT_FORMAT, "model": weights, "loop": self.state.to_dict()}
         state = {
             "format": CHECKPOINT_FORMAT,
-            "model": self.model.state_dict(),
+            "model": weights,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": torch.get_rng_state(),
@@ -227,6 +234,21 @@ class Trainer:
 
     def _save_last(self) -> None:
         checkpoint.atomic_save(self._checkpoint_state(), self.run.checkpoints / checkpoint.LAST)
+
+    def _write_checkpoints(self) -> None:
+        """`last` (everything a resume needs) and, if a better epoch came since, `best`.
+
+        Written every `checkpoint_seconds` of wall time (and at every stop and at the end), not
+        every epoch: on small datasets an epoch is a few seconds and writing the weights and the
+        optimizer's moments (~200 MB for the default model) took a large share of the run. A
+        kill -9 loses at most that much time; Ctrl-C and SIGTERM lose nothing.
+        """
+        if self.state.epoch > 0 or self.state.global_step > 0:
+            self._save_last()
+        if self._best_state is not None:
+            checkpoint.atomic_save(self._best_state, self.run.checkpoints / checkpoint.BEST)
+            self._best_state = None
+        self._last_checkpoint = time.monotonic()
 
     # -- one step ---------------------------------------------------------------------------
     def _batch(self, dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -304,7 +326,22 @@ class Trainer:
             seconds = time.monotonic() - epoch_started
             steps_done = self.steps_per_epoch - first_step
             self._end_epoch(metrics, epoch, seconds, steps_done)
+            if self._out_of_patience():
+                ended = (
+                    f"validation has not improved for {cfg.patience} epochs (best: epoch "
+                    f"{state.best_epoch}): stopped early, the best model is kept"
+                )
+                self.reporter.message(ended)
+                return self._finish(stopped=None, ended=ended)
         return self._finish(stopped=None)
+
+    def _out_of_patience(self) -> bool:
+        """Learning has stopped: no better validation loss for `patience` epochs. Only without a
+        time limit: a time-limited run anneals its LR to the end, and improves late."""
+        cfg, state = self.config, self.state
+        if cfg.patience is None or cfg.max_minutes or state.best_epoch < 0:
+            return False
+        return state.epoch - state.best_epoch >= cfg.patience
 
     def _after_step(self, record: dict, epoch: int, step: int, batch: int) -> None:
         state = self.state
@@ -359,14 +396,14 @@ class Trainer:
                 f"(epoch {epoch + 1}): the model may be diverging or overfitting; the best model "
                 f"so far (epoch {state.best_epoch}) is kept"
             )
-        checkpoint_state = self._checkpoint_state()
-        checkpoint.atomic_save(checkpoint_state, self.run.checkpoints / checkpoint.LAST)
-        if improved:
-            checkpoint.atomic_save(checkpoint_state, self.run.checkpoints / checkpoint.BEST)
+        if improved:  # kept in memory; on disk with the next checkpoint (a copy: ~70 MB)
+            self._best_state = self._checkpoint_state(copy=True)
         if (epoch + 1) % cfg.checkpoint_every == 0:
             checkpoint.save_epoch(
-                checkpoint_state, self.run.checkpoints, epoch + 1, cfg.keep_checkpoints
+                self._checkpoint_state(), self.run.checkpoints, epoch + 1, cfg.keep_checkpoints
             )
+        if time.monotonic() - self._last_checkpoint >= cfg.checkpoint_seconds:
+            self._write_checkpoints()
         if (epoch + 1) % cfg.preview_every == 0 or epoch + 1 == cfg.epochs:
             self._preview(epoch + 1)
 
@@ -387,11 +424,11 @@ class Trainer:
 
     # -- endings ----------------------------------------------------------------------------
     def _stopped(self) -> TrainResult:
-        self._save_last()
-        return self._finish(stopped=self.stop.reason)
+        return self._finish(stopped=self.stop.reason)  # which writes the checkpoints first
 
-    def _finish(self, stopped: str | None) -> TrainResult:
+    def _finish(self, stopped: str | None, ended: str | None = None) -> TrainResult:
         """Write the model file from the best weights so far (current ones if no epoch ended)."""
+        self._write_checkpoints()
         best = self.run.checkpoints / checkpoint.BEST
         weights = checkpoint.load(best)["model"] if best.exists() else self.model.state_dict()
         final = ConvVAE(self.spec.model)
@@ -406,7 +443,7 @@ class Trainer:
         if corpus is not None:
             metadata.corpus, metadata.corpus_tensors = corpus.to_dict(), corpus.tensors()
         model_file = save_model_file(self.run.model_file, final, metadata)
-        return self._result(model_file, stopped)
+        return self._result(model_file, stopped, ended)
 
     def _corpus(self, model: ConvVAE) -> CorpusMemory | None:
         """What generation samples from: every training file's chunks encoded (controls.corpus);
@@ -477,8 +514,11 @@ class Trainer:
         files = self.data.train.files + self.data.validation.files
         return sum(f.duration for f in files if not f.variant)
 
-    def _result(self, model_file: Path | None, stopped: str | None) -> TrainResult:
+    def _result(
+        self, model_file: Path | None, stopped: str | None, ended: str | None = None
+    ) -> TrainResult:
         return TrainResult(
+            ended=ended,
             run=self.run.path,
             model_file=model_file,
             epochs_completed=self.state.epoch,
