@@ -21,16 +21,27 @@ from distill.spectral import ChannelStats, SpectralConfig
 ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()"]
 
 
+def fake_controls(labels, latent: int = 8) -> dict:
+    """Sliders for an untrained test model: each label on its own latent axis."""
+    from distill.controls.sliders import Axis, Controls
+
+    axes = tuple(
+        Axis(label, 0.3, tuple(float(i == k) for i in range(latent)), 1.0, -1.0, 1.0, 1.5, {})
+        for k, label in enumerate(labels)
+    )
+    return Controls(mean=(0.0,) * latent, axes=axes, latent_std=(1.0,) * latent).to_dict()
+
+
 def make_model_file(path: Path, name: str, seed: int = 0, tags=("drums",)) -> Path:
     torch.manual_seed(seed)
     model = ConvVAE(ModelConfig(n_mels=32, frames=16, channels=(4, 8, 8, 16, 16), latent_dim=8))
     metadata = ModelMetadata(
         model=model.config,
-        spectral=SpectralConfig(),
+        spectral=SpectralConfig(n_mels=32, chunk_seconds=0.16),  # 16 frames, as the model
         stats=ChannelStats(),
         training={"dataset": "kicks", "files": 7, "epochs": 4, "final_losses": {"val_total": 2.5}},
         info={"name": name, "description": "punchy", "tags": list(tags)},
-        controls={"version": 1, "axes": [{"label": "brightness"}]},
+        controls=fake_controls(["brightness"]),
     )
     return save_model_file(path, model, metadata)
 

@@ -33,13 +33,24 @@ CONFIG = ModelConfig(n_mels=32, frames=16, channels=(4, 8, 8, 16, 16), latent_di
 TINY = TINY_TRAINING  # conftest: a run of seconds
 
 
+def fake_controls(labels, latent: int = 8) -> dict:
+    """Sliders for an untrained test model: each label on its own latent axis."""
+    from distill.controls.sliders import Axis, Controls
+
+    axes = tuple(
+        Axis(label, 0.3, tuple(float(i == k) for i in range(latent)), 1.0, -1.0, 1.0, 1.5, {})
+        for k, label in enumerate(labels)
+    )
+    return Controls(mean=(0.0,) * latent, axes=axes, latent_std=(1.0,) * latent).to_dict()
+
+
 def make_model_file(path: Path, name: str, *, seed: int = 0, tags=(), description="") -> Path:
     """A real (untrained) tiny model, about 40 kB."""
     torch.manual_seed(seed)
     model = ConvVAE(CONFIG)
     metadata = ModelMetadata(
         model=CONFIG,
-        spectral=SpectralConfig(),
+        spectral=SpectralConfig(n_mels=32, chunk_seconds=0.16),  # 16 frames, as the model
         stats=ChannelStats(mean=(-9.5, 0.01), std=(3.2, 0.4)),
         training={
             "dataset": "kicks",
@@ -51,7 +62,7 @@ def make_model_file(path: Path, name: str, *, seed: int = 0, tags=(), descriptio
             "date": "2025-01-02T03:04:05+00:00",
         },
         info={"name": name, "description": description, "tags": list(tags)},
-        controls={"version": 1, "axes": [{"label": "brightness"}, {"label": "warmth"}]},
+        controls=fake_controls(["brightness", "warmth"]),
     )
     return save_model_file(path, model, metadata)
 

@@ -76,8 +76,9 @@ def list_models(
 def info(
     ctx: typer.Context, ref: Ref, json_output: JsonOption = False, home: HomeOption = None
 ) -> None:
-    """Everything the library knows about a model: names, training summary, sliders, file."""
-    entry = _library(ctx, home).resolve(ref)
+    """Everything the library knows about a model: names, training summary, sliders, file
+    (read whole and checked first: a damaged or altered file is one line and exit code 2)."""
+    entry = _library(ctx, home).verify(ref)
     if json_output:
         echo_json(entry.to_dict())
         return

@@ -4,11 +4,16 @@ Layout: one safetensors file. Its string metadata holds a single key, "distill",
 JSON document: {"format": "distill-model", "version": 1, "model": ModelConfig, "spectral":
 SpectralConfig, "stats": ChannelStats, "training": summary, "info": {name, description, tags},
 "controls": latent analysis or null, "corpus": what the model learned about its training
-recordings (controls.corpus) or null, "sha256": digest of the tensor data}. Tensors: the model's
-weights, plus the corpus memory's arrays under the "corpus." prefix (files written before it
-existed have none, and still load). The digest catches a
-file altered after it was written; safetensors itself rejects a truncated file; a version newer
-than this program's is refused with a message to upgrade.
+recordings (controls.corpus) or null, "sha256": digest of the tensor data, "sha256_description":
+digest of the rest of the document}. Tensors: the model's weights, plus the corpus memory's arrays
+under the "corpus." prefix (files written before it existed have none, and still load).
+
+The digests catch a file altered after it was written (files written before the description's
+digest existed carry only the tensors' one, and still load); safetensors itself rejects a
+truncated file; a version newer than this program's is refused with a message to upgrade. Every
+field of the description is checked against sane bounds (model_bounds) and the tensors' shapes
+against it before anything is allocated: an edited header gives one line, never a huge
+allocation or a hang.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from safetensors.torch import save
 
 from distill.atomic import atomic_write
 from distill.errors import UserError
+from distill.library import model_bounds
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
@@ -32,6 +38,7 @@ FORMAT = "distill-model"
 VERSION = 1
 SUFFIX = ".distill"
 CORPUS_PREFIX = "corpus."  # tensor names of the corpus memory (never a ConvVAE parameter name)
+DIGEST_KEYS = ("sha256", "sha256_description")
 
 
 class ModelFileError(UserError):
@@ -86,6 +93,20 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def _description_digest(document: dict) -> str:
+    """Digest of the document without its digests, in one canonical JSON form (sorted keys, ASCII:
+    the same whatever wrote it; floats keep their exact repr through a JSON round trip)."""
+    rest = {k: v for k, v in document.items() if k not in DIGEST_KEYS}
+    rest = json.loads(json.dumps(rest))  # exactly what a reader parses (str keys, lists)
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _signed(metadata: ModelMetadata, tensors: dict[str, torch.Tensor]) -> dict:
+    document = metadata.to_dict() | {"sha256": _digest(tensors)}
+    return document | {"sha256_description": _description_digest(document)}
+
+
 def save_model_file(path: Path, model: ConvVAE, metadata: ModelMetadata) -> Path:
     """Write atomically (temp file + rename); returns the path written."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -93,7 +114,7 @@ def save_model_file(path: Path, model: ConvVAE, metadata: ModelMetadata) -> Path
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValueError(f"refusing to save non-finite weights ({name})")
-    document = metadata.to_dict() | {"sha256": _digest(tensors)}
+    document = _signed(metadata, tensors)
     payload = save(tensors, metadata={"distill": json.dumps(document)})
     try:
         atomic_write(path, lambda f: f.write(payload))
@@ -112,14 +133,19 @@ def load_model_file(
     path: Path, device: str | torch.device = "cpu"
 ) -> tuple[ConvVAE, ModelMetadata]:
     """Rebuild the model from its config alone and load its weights (eval mode)."""
-    metadata, tensors = _read(path, with_weights=True)
+    metadata, tensors = _read(path, with_weights=True)  # shapes checked against the config
     model = ConvVAE(metadata.model)
     weights = {k: v for k, v in tensors.items() if not k.startswith(CORPUS_PREFIX)}
     try:
         model.load_state_dict(weights, strict=True)
-    except RuntimeError as err:
-        raise ModelFileError(f"{path.name}: weights do not match the model description") from err
+    except RuntimeError as err:  # a dtype the description cannot say, e.g.
+        raise _unusable(Path(path), "its weights do not match the model it describes") from err
     return model.to(device).eval(), metadata
+
+
+def verify_model_file(path: Path) -> ModelMetadata:
+    """Read a whole file and check it (description, shapes, both digests) without building it."""
+    return _read(path, with_weights=True)[0]
 
 
 def _read(path: Path, with_weights: bool) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
@@ -129,17 +155,35 @@ def _read(path: Path, with_weights: bool) -> tuple[ModelMetadata, dict[str, torc
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("distill")
-            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_weights else {}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as err:
+            names = list(f.keys())
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in names}
+            document = _document(path, raw)
+            _check(path, document, shapes)  # before a byte of the tensors is read
+            tensors = {k: f.get_tensor(k) for k in names} if with_weights else {}
+    except (SafetensorError, OSError) as err:
         raise ModelFileError(
             f"{path.name} is not a readable Distill model (damaged or "
             "truncated); export it again from the library it came from"
         ) from err
+    if with_weights:
+        if document.get("sha256") != _digest(tensors):
+            raise _altered(path)
+        try:
+            model_bounds.check_corpus_values(_corpus_part(tensors))
+        except ValueError as err:
+            raise _unusable(path, err) from err
+    metadata = ModelMetadata.from_dict(document)  # every field was checked: cannot fail
+    metadata.corpus_tensors = _corpus_part(tensors)
+    return metadata, tensors
+
+
+def _document(path: Path, raw: str | None) -> dict:
+    """The parsed description, of this format and a version this program reads."""
     try:
         document = json.loads(raw) if raw else {}
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
         raise ModelFileError(f"{path.name}: its description is damaged") from err
-    if document.get("format") != FORMAT:
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ModelFileError(f"{path.name} is not a Distill model file")
     version = document.get("version")
     if not isinstance(version, int) or version > VERSION:
@@ -147,19 +191,45 @@ def _read(path: Path, with_weights: bool) -> tuple[ModelMetadata, dict[str, torc
             f"{path.name} was written by a newer Distill (format version "
             f"{version}, this one reads ≤ {VERSION}): upgrade Distill to open it"
         )
-    if with_weights and document.get("sha256") != _digest(tensors):
-        raise ModelFileError(
-            f"{path.name} has been altered since it was saved (checksum "
-            "mismatch): use the original file"
-        )
+    described = document.get("sha256_description")  # absent in files written before it
+    if described is not None and described != _description_digest(document):
+        raise _altered(path)
+    return document
+
+
+def _check(path: Path, document: dict, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Every field in bounds, and the tensors exactly the shapes the description gives."""
     try:
-        metadata = ModelMetadata.from_dict(document)
-    except (KeyError, TypeError, ValueError) as err:
-        raise ModelFileError(f"{path.name}: its description is incomplete ({err})") from err
-    metadata.corpus_tensors = {
-        k.removeprefix(CORPUS_PREFIX): v for k, v in tensors.items() if k.startswith(CORPUS_PREFIX)
-    }
-    return metadata, tensors
+        model_bounds.check_description(document)
+        expected = model_bounds.expected_shapes(document)
+        weights = {k: v for k, v in shapes.items() if not k.startswith(CORPUS_PREFIX)}
+        if weights != expected:
+            wrong = sorted(set(weights) ^ set(expected)) or sorted(
+                k for k in expected if weights[k] != expected[k]
+            )
+            raise ValueError(f"its weights do not match the model it describes ({wrong[0]})")
+        model_bounds.check_corpus_shapes(document, _corpus_part(shapes))
+    except ValueError as err:
+        raise _unusable(path, err) from err
+
+
+def _corpus_part(items: dict) -> dict:
+    prefix = CORPUS_PREFIX
+    return {k.removeprefix(prefix): v for k, v in items.items() if k.startswith(prefix)}
+
+
+def _altered(path: Path) -> ModelFileError:
+    return ModelFileError(
+        f"{path.name} has been altered since it was saved (checksum mismatch): "
+        "use the original file"
+    )
+
+
+def _unusable(path: Path, err: Exception) -> ModelFileError:
+    return ModelFileError(
+        f"{path.name} is not a usable Distill model: {err}; the file was altered or damaged, "
+        "use the original"
+    )
 
 
 def write_info(path: Path, info: dict) -> Path:
@@ -191,7 +261,7 @@ def _rewrite(path: Path, **changes) -> Path:
         setattr(metadata, field_name, value)
     tensors = {k: v for k, v in tensors.items() if not k.startswith(CORPUS_PREFIX)}
     tensors |= _prefixed(metadata.corpus_tensors)
-    document = metadata.to_dict() | {"sha256": _digest(tensors)}
+    document = _signed(metadata, tensors)
     payload = save(tensors, metadata={"distill": json.dumps(document)})
     try:
         atomic_write(path, lambda f: f.write(payload))

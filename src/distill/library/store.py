@@ -34,6 +34,7 @@ from distill.library.model_file import (
     ModelMetadata,
     load_model_file,
     read_metadata,
+    verify_model_file,
     write_controls,
     write_corpus,
     write_info,
@@ -337,6 +338,13 @@ class Library:
                 "SELECT * FROM models WHERE run = ?", (str(Path(run).resolve()),)
             ).fetchone()
         return ModelEntry.from_row(row, self.home) if row else None
+
+    def verify(self, ref: str | ModelEntry) -> ModelEntry:
+        """The entry, once its file has been read whole and checked (bounds, shapes, digests)."""
+        entry = self.resolve(ref)
+        _require_file(entry)
+        verify_model_file(entry.path)
+        return entry
 
     def load(
         self, ref: str | ModelEntry, device: str | torch.device = "cpu"

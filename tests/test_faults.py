@@ -1,0 +1,216 @@
+"""Fault injection: hostile model files, full disks, long inputs, escape sequences, races, kills.
+
+Each test holds one case of issue 11 (reliability and security) that once failed: a traceback, a
+huge allocation, a lost take, a misleading message. Disk-full cases inject the error (ENOSPC)
+instead of filling a disk; a full home is stood in for by an SQLite that cannot create its side
+files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill.library import model_file
+from distill.library.model_file import ModelFileError, ModelMetadata, load_model_file
+from distill.model.vae import ConvVAE, ModelConfig
+from distill.spectral import ChannelStats, SpectralConfig
+
+ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()"]
+LATENT = 8
+
+
+def distill(home: Path, *args: str, entry=ENTRY, timeout=300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DISTILL_HOME": str(home), "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
+    return subprocess.run(
+        [*entry, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess, *needles: str, code: int = 2) -> str:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+# --- 1. hostile .distill headers ----------------------------------------------------------------
+
+
+def corpus_entry() -> tuple[dict, dict[str, torch.Tensor]]:
+    files = [
+        {
+            "name": "kick.wav",
+            "first": 0,
+            "count": 2,
+            "duration": 0.9,
+            "event_seconds": 0.5,
+            "peak_seconds": 0.01,
+            "onset_rate": 1.1,
+            "loudness": -20.0,
+            "oneshot": True,
+        }
+    ]
+    tensors = {"mu": torch.zeros(2, LATENT), "sigma": torch.ones(2, LATENT)}
+    return {"version": 1, "files": files, "summary": {}}, tensors
+
+
+def small_model_file(path: Path) -> Path:
+    from distill.controls.sliders import Axis, Controls
+
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=(4, 8, 8, 16, 16), latent_dim=LATENT))
+    axis = Axis("brightness", 0.4, (1.0,) + (0.0,) * (LATENT - 1), 1.0, -1.0, 2.0, 3.0, {})
+    controls = Controls(mean=(0.0,) * LATENT, axes=(axis,), latent_std=(1.0,) * LATENT)
+    corpus, tensors = corpus_entry()
+    metadata = ModelMetadata(
+        model=model.config,
+        spectral=SpectralConfig(),
+        stats=ChannelStats(mean=(-9.5, 0.0), std=(3.0, 0.5)),
+        training={"dataset": "kicks", "files": 5, "epochs": 3},
+        info={"name": "kicks", "description": "", "tags": []},
+        controls=controls.to_dict(),
+        corpus=corpus,
+        corpus_tensors=tensors,
+    )
+    return model_file.save_model_file(path, model, metadata)
+
+
+def edit_header(path: Path, edit, *, resign: bool = True) -> None:
+    """Edit the JSON description of a model file in place, keeping its tensors byte for byte.
+    `resign` recomputes the description's digest, as an attacker would."""
+    raw = path.read_bytes()
+    size = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + size])
+    document = json.loads(header["__metadata__"]["distill"])
+    edit(document)
+    if resign:
+        document["sha256_description"] = model_file._description_digest(document)
+    header["__metadata__"]["distill"] = json.dumps(document)
+    new = json.dumps(header).encode()
+    new += b" " * (-len(new) % 8)  # safetensors keeps the data 8-byte aligned
+    path.write_bytes(struct.pack("<Q", len(new)) + new + raw[8 + size :])
+
+
+def setter(*keys, value):
+    def edit(document):
+        target = document
+        for key in keys[:-1]:
+            target = target[key]
+        if value is DELETE:
+            del target[keys[-1]]
+        else:
+            target[keys[-1]] = value
+
+    return edit
+
+
+def both(*edits):
+    def edit(document):
+        for one in edits:
+            one(document)
+
+    return edit
+
+
+def bare(document):
+    """No sliders, no corpus memory: the model's own settings are all that is checked."""
+    document["controls"] = document["corpus"] = None
+
+
+DELETE = object()
+
+HOSTILE = {
+    "huge channels": (setter("model", "channels", value=[4, 8, 8, 16, 1_000_000]), "channels"),
+    "huge latent": (setter("model", "latent_dim", value=10**9), "latent_dim"),
+    "wide convs": (setter("model", "channels", value=[4, 8, 8, 4096, 4096]), "model"),
+    "more latent than weights": (both(setter("model", "latent_dim", value=16), bare), "weights"),
+    "huge n_fft": (setter("spectral", "n_fft", value=2**30), "n_fft"),
+    "hop of one sample": (setter("spectral", "hop_length", value=1), "hop_length"),
+    "NNLS forever": (setter("spectral", "nnls_iterations", value=10**9), "nnls_iterations"),
+    "refinement forever": (setter("spectral", "refine_iterations", value=10**9), "refine"),
+    "no sample rate": (setter("spectral", "sample_rate", value=0), "sample_rate"),
+    "NaN statistics": (setter("stats", "std", value=[float("nan"), 1.0]), "stats.std"),
+    "zero deviation": (setter("stats", "std", value=[0.0, 1.0]), "stats.std"),
+    "controls without version": (setter("controls", "version", value=DELETE), "controls"),
+    "short direction": (setter("controls", "axes", 0, "direction", value=[1.0]), "direction"),
+    "corpus past its chunks": (setter("corpus", "files", 0, "count", value=10**6), "corpus"),
+    "corpus without version": (setter("corpus", "version", value=DELETE), "corpus"),
+    "string for a number": (setter("model", "n_mels", value="128"), "n_mels"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_header_is_one_line_before_anything_is_built(tmp_path, case, monkeypatch):
+    edit, needle = HOSTILE[case]
+    path = small_model_file(tmp_path / "kicks.distill")
+    edit_header(path, edit)
+
+    built = []
+    monkeypatch.setattr(model_file, "ConvVAE", lambda config: built.append(config))
+    started = time.monotonic()
+    for read in (model_file.read_metadata, load_model_file):
+        with pytest.raises(ModelFileError) as err:
+            read(path)
+        message = str(err.value)
+        assert "\n" not in message and needle in message and "kicks.distill" in message
+    assert not built  # refused before a layer was allocated
+    assert time.monotonic() - started < 5
+
+
+def test_the_checksum_covers_the_description(tmp_path):
+    path = small_model_file(tmp_path / "kicks.distill")
+    edit_header(path, setter("training", "epochs", value=300), resign=False)
+    with pytest.raises(ModelFileError, match="altered"):
+        model_file.read_metadata(path)  # no weights needed to see it
+
+
+def test_files_with_a_tensor_digest_only_still_load(tmp_path):
+    """Files written before the description had its own digest."""
+    path = small_model_file(tmp_path / "kicks.distill")
+    edit_header(path, setter("sha256_description", value=DELETE), resign=False)
+    _, metadata = load_model_file(path)
+    assert metadata.controls["axes"][0]["label"] == "brightness"
+    assert metadata.corpus_tensors["sigma"].shape == (2, LATENT)
+
+
+def test_non_finite_corpus_memory_is_refused(tmp_path):
+    path = small_model_file(tmp_path / "kicks.distill")
+    corpus, tensors = corpus_entry()
+    tensors["mu"][0, 0] = float("nan")  # a NaN would make every take from it NaN
+    with pytest.raises(ModelFileError, match=r"corpus\.mu"):
+        model_file.write_corpus(path, corpus, tensors)
+        load_model_file(path)
+
+
+def test_cli_import_and_info_refuse_hostile_files(tmp_path):
+    home = tmp_path / "home"
+    path = small_model_file(tmp_path / "kicks.distill")
+    edit_header(path, setter("spectral", "n_fft", value=2**30))
+    one_line_error(distill(home, "model", "import", str(path)), "kicks.distill", "n_fft")
+
+    good = small_model_file(tmp_path / "good.distill")
+    assert distill(home, "model", "import", str(good), "--name", "good").returncode == 0
+    stored = next((home / "models").glob("*.distill"))
+    raw = bytearray(stored.read_bytes())
+    raw[-5] ^= 0x40  # one flipped bit in the weights
+    stored.write_bytes(bytes(raw))
+    one_line_error(distill(home, "model", "info", "good"), "altered")
