@@ -214,3 +214,53 @@ def test_cli_import_and_info_refuse_hostile_files(tmp_path):
     raw[-5] ^= 0x40  # one flipped bit in the weights
     stored.write_bytes(bytes(raw))
     one_line_error(distill(home, "model", "info", "good"), "altered")
+
+
+# --- 4. a full home disk does not block reading --------------------------------------------------
+
+
+def copy_home(source: Path, dest: Path) -> Path:
+    """A copy of a home's library (database and model files) that tests may break."""
+    import shutil
+    import sqlite3
+
+    dest.mkdir(parents=True)
+    shutil.copytree(source / "models", dest / "models")
+    src, out = sqlite3.connect(source / "library.sqlite"), sqlite3.connect(dest / "library.sqlite")
+    src.backup(out)
+    out.execute("PRAGMA journal_mode = WAL")
+    src.close()
+    out.close()  # the last connection: its WAL is checkpointed and removed
+    return dest
+
+
+def test_a_full_home_disk_still_lists_shows_exports_and_generates(tiny_model, tmp_path):
+    home = copy_home(tiny_model.home, tmp_path / "home")
+    # SQLite cannot create its side files: what a full (or read-only) disk does to a writer.
+    (home / "library.sqlite-wal").mkdir()
+    (home / "library.sqlite-shm").mkdir()
+    other = tmp_path / "other disk"
+    other.mkdir()
+
+    listed = distill(home, "model", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "tiny" in [m["name"] for m in json.loads(listed.stdout)["models"]]
+    shown = distill(home, "model", "info", "tiny")
+    assert shown.returncode == 0 and "sliders:" in shown.stdout, shown.stderr
+    exported = distill(home, "model", "export", "tiny", str(other))
+    assert exported.returncode == 0, exported.stderr
+    assert (other / "tiny.distill").is_file()
+    args = ["generate", "tiny", "-d", "0.5", "--seed", "3", "--no-history", "--out", str(other)]
+    generated = distill(home, *args)
+    assert generated.returncode == 0, generated.stderr
+    assert (other / "tiny-3.wav").is_file()
+    # and writing still says why it cannot, in one line
+    one_line_error(distill(home, "model", "rename", "tiny", "new"), "library")
+
+
+def test_reading_an_empty_home_creates_nothing(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    result = distill(home, "model", "list")
+    assert result.returncode == 0 and "empty" in result.stdout
+    assert not list(home.iterdir())

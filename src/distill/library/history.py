@@ -167,7 +167,7 @@ class History:
         if isinstance(id_or_prefix, HistoryEntry):
             return id_or_prefix
         text = str(id_or_prefix).strip().lower()
-        with connect(self.db) as conn:
+        with connect(self.db, readonly=True) as conn:
             rows = []
             if len(text) >= MIN_PREFIX and re.fullmatch(r"[0-9a-f]+", text):
                 rows = conn.execute(

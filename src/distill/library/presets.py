@@ -111,13 +111,13 @@ class Presets:
         where, args = "", ()
         if model_ref is not None:
             where, args = " WHERE p.model_id = ?", (self._model(model_ref).id,)
-        with connect(self.db) as conn:
+        with connect(self.db, readonly=True) as conn:
             rows = conn.execute(f"{_SELECT}{where} ORDER BY m.name_key, p.name_key", args)
             return [Preset.from_row(row) for row in rows]
 
     def get(self, model_ref: str | ModelEntry, name: str) -> Preset:
         entry = self._model(model_ref)
-        with connect(self.db) as conn:
+        with connect(self.db, readonly=True) as conn:
             return self._get(conn, entry, name)
 
     def rename(self, model_ref: str | ModelEntry, name: str, new_name: str) -> Preset:

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,21 +115,27 @@ class LibraryError(UserError):
 
 
 @contextlib.contextmanager
-def connect(db: Path) -> Iterator[sqlite3.Connection]:
+def connect(db: Path, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
     """An open connection on an up-to-date schema, closed on exit.
 
     Autocommit mode (isolation_level=None): reads need no transaction; writes use `write()`.
+    `readonly` opens the file for reading only and never creates, migrates or switches it to
+    WAL, so a full or read-only disk cannot stop a command that only reads (see _open_readonly).
     """
-    try:
-        conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    except sqlite3.Error as err:
-        raise LibraryError(f"cannot open the library {db} ({err}): check the folder") from err
+    conn = _open_readonly(db) if readonly else None
+    readonly = conn is not None  # else an older schema to migrate: a writer's connection
+    if conn is None:
+        try:
+            conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as err:
+            raise LibraryError(f"cannot open the library {db} ({err}): check the folder") from err
     try:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")  # later tables cascade on model deletion
-        _use_wal(conn)
-        _migrate(conn, db)
+        if not readonly:
+            _use_wal(conn)
+            _migrate(conn, db)
         yield conn
     except sqlite3.DatabaseError as err:
         explained = _explain(err, db)
@@ -137,6 +144,43 @@ def connect(db: Path) -> Iterator[sqlite3.Connection]:
         raise explained from err
     finally:
         conn.close()
+
+
+def _open_readonly(db: Path) -> sqlite3.Connection | None:
+    """A connection that reads `db` without writing a byte; None where only a writer can help
+    (an older schema to migrate first).
+
+    A library that does not exist yet reads as an empty one (in memory: nothing is created). A
+    WAL database read normally still needs its -shm side file, which a full disk cannot give;
+    then it is read as `immutable` (without the side files: commits that another process has
+    not yet checkpointed are not seen, which only a full disk ever costs).
+    """
+    if not db.is_file():
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        _migrate(conn, db)
+        return conn
+    uri = f"file:{urllib.parse.quote(str(db))}?mode=ro"
+    conn = None
+    for suffix in ("", "&immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                uri + suffix, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
+            if _version(conn) != SCHEMA_VERSION:
+                conn.close()
+                return None
+            return conn
+        except sqlite3.DatabaseError as err:
+            if conn is not None:
+                conn.close()
+            conn = None
+            retry = isinstance(err, sqlite3.OperationalError) and not suffix
+            if not retry or "locked" in str(err) or "busy" in str(err):
+                explained = _explain(err, db)
+                if explained is err:
+                    raise
+                raise explained from err
+    return None
 
 
 @contextlib.contextmanager
@@ -298,7 +342,7 @@ class Library:
     def list(self, search: str | None = None) -> list[ModelEntry]:
         """Every model, by name; `search` keeps those whose name, description or a tag contains
         it (ignoring case)."""
-        with connect(self.db) as conn:
+        with connect(self.db, readonly=True) as conn:
             rows = conn.execute("SELECT * FROM models ORDER BY name_key").fetchall()
         entries = [ModelEntry.from_row(row, self.home) for row in rows]
         return [e for e in entries if not search or e.matches(search)]
@@ -310,7 +354,7 @@ class Library:
         if isinstance(ref, ModelEntry):
             return ref
         text = str(ref).strip()
-        with connect(self.db) as conn:
+        with connect(self.db, readonly=True) as conn:
             row = conn.execute("SELECT * FROM models WHERE name_key = ?", (fold(text),)).fetchone()
             if row is None and len(text) >= MIN_PREFIX and re.fullmatch(r"[0-9a-fA-F]+", text):
                 rows = conn.execute(
@@ -333,7 +377,7 @@ class Library:
 
     def find_run(self, run: Path) -> ModelEntry | None:
         """The entry a training run added, if any."""
-        with connect(self.db) as conn:
+        with connect(self.db, readonly=True) as conn:
             row = conn.execute(
                 "SELECT * FROM models WHERE run = ?", (str(Path(run).resolve()),)
             ).fetchone()
