@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from distill.library import model_file
@@ -264,3 +266,39 @@ def test_reading_an_empty_home_creates_nothing(tmp_path):
     result = distill(home, "model", "list")
     assert result.returncode == 0 and "empty" in result.stdout
     assert not list(home.iterdir())
+
+
+# --- 5. escape sequences in file contents never reach the terminal ---------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202e"
+
+
+def test_names_from_files_are_printed_without_control_characters(tmp_path):
+    home = tmp_path / "home"
+    path = small_model_file(tmp_path / "kicks.distill")
+
+    def hostile(document):
+        document["training"]["dataset"] = f"kicks{ESCAPES}"
+        document["controls"]["axes"][0]["label"] = f"bright{ESCAPES}"
+        document["info"]["description"] = f"punchy{ESCAPES}"
+
+    edit_header(path, hostile)
+    assert distill(home, "model", "import", str(path)).returncode == 0
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    sf.write(sounds / f"kick{ESCAPES}.wav", np.zeros(4800, dtype=np.float32), 48_000)
+
+    for args in (
+        ["model", "list"],
+        ["model", "info", "kicks"],
+        ["model", "sliders", "kicks"],
+        ["model", "list", "--json"],
+        ["model", "rename", "kicks", "kicks 2"],
+        ["dataset", "check", str(sounds)],
+        ["dataset", "check", str(sounds), "--json"],
+        ["generate", str(tmp_path / f"gone{ESCAPES}.distill")],
+    ):
+        result = distill(home, *args)
+        for stream in (result.stdout, result.stderr):
+            assert not any(c in stream for c in "\x1b\x07\x9b\u202e"), (args, stream)
+    assert "kicks" in distill(home, "model", "info", "kicks 2").stdout

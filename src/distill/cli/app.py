@@ -17,6 +17,7 @@ from distill.cli import dataset, demo, generate, model, resynth, train, ui
 from distill.cli import history as history_cli
 from distill.cli import preset as preset_cli
 from distill.errors import UserError
+from distill.terminal import printable
 
 app = typer.Typer(
     name="distill",
@@ -75,7 +76,7 @@ def main() -> None:
         # Outside standalone mode click *returns* the code of a `typer.Exit` instead of exiting.
         code = app(standalone_mode=False)
     except UserError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"error: {printable(err)}", err=True)
         sys.exit(err.exit_code)
     except _usage_errors() as err:
         err.show()

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from distill.terminal import json_text, printable
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
 HomeOption = Annotated[
     Path | None,
@@ -50,10 +52,20 @@ def export_options(format: str, sample_rate: int, bit_depth: str, lufs: float | 
 
 
 def echo_json(data: dict) -> None:
-    """One JSON object on stdout (non-ASCII kept readable)."""
-    import json
+    """One JSON object on stdout (non-ASCII kept readable, control characters escaped)."""
+    typer.echo(json_text(data, indent=2, ensure_ascii=False))
 
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+def say(line: str, *, err: bool = False) -> None:
+    """One line for the user; whatever it quotes from files is shown, never obeyed (terminal)."""
+    typer.echo(printable(line), err=err)
+
+
+def cell(text: object) -> str:
+    """A Rich table cell of text from a file: control characters shown, markup escaped."""
+    from rich.markup import escape
+
+    return escape(printable(text))
 
 
 def finite(value: float | None) -> float | None:

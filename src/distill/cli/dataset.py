@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from distill.terminal import json_text, printable
 
 app = typer.Typer(help="Inspect a folder of recordings before training.", no_args_is_help=True)
 
@@ -52,7 +53,7 @@ def check(
     if interactive:
         sys.stderr.write("\r\033[K")  # erase the progress line
     if json_output:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json_text(report.to_dict(), indent=2))
     else:
         _print_report(report)
     report.require_enough()
@@ -60,7 +61,7 @@ def check(
 
 def _show_progress(index: int, total: int, path: str) -> None:
     """Rewrite one "checking i/n: file" line on the terminal."""
-    sys.stderr.write(f"\r\033[Kchecking {index + 1}/{total}: {path[-60:]}")
+    sys.stderr.write(f"\r\033[Kchecking {index + 1}/{total}: {printable(path[-60:])}")
     sys.stderr.flush()
 
 
@@ -112,7 +113,7 @@ def _print_report(report) -> None:
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text)
+    return escape(printable(text))  # file names come from anyone
 
 
 def _format_peak(peak_dbfs: float | None) -> str:

@@ -5,7 +5,6 @@ torch and the model code are imported inside the command so `distill --help` sta
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -21,8 +20,10 @@ from distill.cli.common import (
     LufsOption,
     RateOption,
     SliderOption,
+    echo_json,
     export_options,
     finite,
+    say,
     shared,
 )
 from distill.errors import UserError
@@ -173,12 +174,12 @@ def generate_command(
             e = take.export
             loudness = f", {e.loudness_lufs:.1f} LUFS" if e.loudness_lufs is not None else ""
             seconds = e.frames / e.sample_rate
-            typer.echo(
+            say(
                 f"{e.path}  ({seconds:.2f} s, seed {take.params.seed}, "
                 f"peak {e.peak_dbfs:.1f} dBFS{loudness})"
             )
     if json_output:
-        typer.echo(json.dumps(_report(loaded, takes), indent=2))
+        echo_json(_report(loaded, takes))
 
 
 def _parse_blend(text: str) -> tuple[str, float, str]:
@@ -209,7 +210,7 @@ def _preset_settings(loaded, preset: str | None, home) -> tuple[dict[int, float]
         raise UserError(f"model {loaded.name!r} has no sliders, so preset {preset!r} cannot apply")
     values, stale = store.apply(found, controls)
     for label in stale:
-        typer.echo(
+        say(
             f"warning: preset {preset!r} sets {label!r}, which {loaded.name} no longer has — "
             "ignored",
             err=True,

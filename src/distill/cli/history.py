@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from distill.cli.common import HomeOption, JsonOption, echo_json
+from distill.cli.common import HomeOption, JsonOption, cell, echo_json, say
 
 app = typer.Typer(help="Every take generated: list, compare A/B, replay.", no_args_is_help=True)
 
@@ -43,10 +43,9 @@ def list_history(
         echo_json({"history": [e.to_dict() for e in entries]})
         return
     if not entries:
-        typer.echo("the history is empty: takes are kept as distill generate writes them")
+        say("the history is empty: takes are kept as distill generate writes them")
         return
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(pad_edge=False)
@@ -56,11 +55,11 @@ def list_history(
         table.add_row(
             e.id[:8],
             e.created[:16].replace("T", " "),
-            escape(e.model_name),
+            cell(e.model_name),
             "" if e.seed is None else str(e.seed),
             "" if e.duration is None else f"{e.duration:g} s",
-            escape(_sliders(e.sidecar)),
-            escape(Path(e.source).name if e.source else e.audio.name),
+            cell(_sliders(e.sidecar)),
+            cell(Path(e.source).name if e.source else e.audio.name),
         )
     Console(highlight=False).print(table)
 
@@ -94,7 +93,7 @@ def show(
         ("written to", entry.source or "-"),
     ]
     for label, value in rows:
-        typer.echo(f"{label + ':':<12}{value}")
+        say(f"{label + ':':<12}{value}")
 
 
 @app.command()
@@ -107,7 +106,7 @@ def delete(
     if json_output:
         echo_json({"deleted": entry.to_dict()})
     else:
-        typer.echo(f"deleted take {entry.id} ({entry.model_name}, seed {entry.seed})")
+        say(f"deleted take {entry.id} ({entry.model_name}, seed {entry.seed})")
 
 
 @app.command()
@@ -141,18 +140,17 @@ def compare(
         return
     if differences:
         from rich.console import Console
-        from rich.markup import escape
         from rich.table import Table
 
         table = Table(pad_edge=False)
         for title in ("Parameter", f"A {first.id[:8]}", f"B {second.id[:8]}"):
             table.add_column(title, overflow="fold")
         for key, va, vb in differences:
-            table.add_row(escape(key), escape(_text(va)), escape(_text(vb)))
+            table.add_row(cell(key), cell(_text(va)), cell(_text(vb)))
         Console(highlight=False).print(table)
     else:
-        typer.echo("the two takes have the same parameters")
-    typer.echo(f"A:   {first.audio}\nB:   {second.audio}\nA/B: {ab}  (A, {gap:g} s gap, B)")
+        say("the two takes have the same parameters")
+    say(f"A:   {first.audio}\nB:   {second.audio}\nA/B: {ab}  (A, {gap:g} s gap, B)")
 
 
 @app.command()
@@ -174,7 +172,7 @@ def replay(
         echo_json({"id": entry.id, "path": str(path), "identical": identical})
         return
     verdict = "identical to the kept take" if identical else "differs from the kept take"
-    typer.echo(f"{path}  ({verdict}: {entry.audio})")
+    say(f"{path}  ({verdict}: {entry.audio})")
 
 
 def _same_samples(a: Path, b: Path) -> bool:

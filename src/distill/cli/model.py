@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from distill.cli.common import HomeOption, JsonOption, echo_json
+from distill.cli.common import HomeOption, JsonOption, cell, echo_json, say
 from distill.errors import UserError
 
 app = typer.Typer(help="The model library: list, inspect, rename, export.", no_args_is_help=True)
@@ -48,12 +48,9 @@ def list_models(
         echo_json({"models": [e.to_dict() for e in entries]})
         return
     if not entries:
-        typer.echo(
-            "no model matches" if search else "the library is empty: train one with distill train"
-        )
+        say("no model matches" if search else "the library is empty: train one with distill train")
         return
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(pad_edge=False)
@@ -61,10 +58,10 @@ def list_models(
         table.add_column(title, overflow="fold")
     for e in entries:
         table.add_row(
-            escape(e.name),
+            cell(e.name),
             e.id[:8],
-            escape(", ".join(e.tags)),
-            escape(e.dataset or ""),
+            cell(", ".join(e.tags)),
+            cell(e.dataset or ""),
             "" if e.epochs is None else str(e.epochs),
             str(len(e.controls)),
             (e.created or "")[:10],
@@ -87,7 +84,7 @@ def info(
     rows = [
         ("name", entry.name),
         ("id", entry.id or "(a file outside the library)"),
-        ("description", entry.description or "-"),
+        ("description", " ".join(entry.description.split()) or "-"),
         ("tags", ", ".join(entry.tags) or "-"),
         ("added", entry.created or "-"),
         ("trained", entry.trained or "-"),
@@ -99,7 +96,7 @@ def info(
         ("file", f"{entry.path} ({_size(entry.size)})"),
     ]
     for label, value in rows:
-        typer.echo(f"{label + ':':<14}{value}")
+        say(f"{label + ':':<14}{value}")
 
 
 @app.command()
@@ -156,13 +153,13 @@ def delete(
         if not sys.stdin.isatty():
             raise UserError(f"deleting {entry.name!r} cannot be undone: pass --yes to confirm")
         if not typer.confirm(f"delete model {entry.name} (id {entry.id}) and its file?"):
-            typer.echo("nothing deleted")
+            say("nothing deleted")
             raise typer.Exit(1)
     deleted = library.delete(entry)
     if json_output:
         echo_json({"deleted": deleted.to_dict()})
     else:
-        typer.echo(f"deleted {deleted.name} (id {deleted.id})")
+        say(f"deleted {deleted.name} (id {deleted.id})")
 
 
 @app.command()
@@ -199,7 +196,7 @@ def sliders(
         )
         return
     for line in controls.describe():
-        typer.echo(line)
+        say(line)
 
 
 @app.command("rename-slider")
@@ -256,12 +253,12 @@ def analyze(
         echo_json({"model": entry.name, "sliders": controls.labels, "corpus": corpus.summary()})
         return
     summary = corpus.summary()
-    typer.echo(
+    say(
         f"{entry.name}: {summary['files']} recordings remembered, generates "
         f"{summary['mode']} takes; {len(controls)} sliders"
     )
     for line in controls.describe():
-        typer.echo(f"  {line}")
+        say(f"  {line}")
 
 
 @app.command("import")
@@ -295,14 +292,14 @@ def export(
     if json_output:
         echo_json({"exported": str(path), "model": entry.to_dict()})
     else:
-        typer.echo(f"exported {entry.name} to {path}")
+        say(f"exported {entry.name} to {path}")
 
 
 def _report(entry, json_output: bool, line: str) -> None:
     if json_output:
         echo_json(entry.to_dict())
     else:
-        typer.echo(line)
+        say(line)
 
 
 def _dataset(entry) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from distill.cli.common import HomeOption, JsonOption, SliderOption, echo_json
+from distill.cli.common import HomeOption, JsonOption, SliderOption, cell, echo_json, say
 from distill.errors import UserError
 
 app = typer.Typer(help="Named slider settings of a model.", no_args_is_help=True)
@@ -62,7 +62,7 @@ def save(
     if json_output:
         echo_json(saved.to_dict())
     else:
-        typer.echo(f"saved preset {saved.name} of {saved.model_name}: {_summary(saved)}")
+        say(f"saved preset {saved.name} of {saved.model_name}: {_summary(saved)}")
 
 
 @app.command("list")
@@ -78,17 +78,16 @@ def list_presets(
         echo_json({"presets": [p.to_dict() for p in presets]})
         return
     if not presets:
-        typer.echo("no presets yet: save one with distill preset save MODEL NAME --slider L=V")
+        say("no presets yet: save one with distill preset save MODEL NAME --slider L=V")
         return
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(pad_edge=False)
     for title in ("Model", "Preset", "Settings", "Updated"):
         table.add_column(title, overflow="fold")
     for p in presets:
-        table.add_row(escape(p.model_name), escape(p.name), escape(_summary(p)), p.updated[:10])
+        table.add_row(cell(p.model_name), cell(p.name), cell(_summary(p)), p.updated[:10])
     Console(highlight=False).print(table)
 
 
@@ -115,7 +114,7 @@ def show(
         ("updated", found.updated),
     ]
     for label, value in rows:
-        typer.echo(f"{label + ':':<11}{value}")
+        say(f"{label + ':':<11}{value}")
 
 
 @app.command()
@@ -132,7 +131,7 @@ def rename(
     if json_output:
         echo_json(renamed.to_dict())
     else:
-        typer.echo(f"renamed preset {name} of {renamed.model_name} to {renamed.name}")
+        say(f"renamed preset {name} of {renamed.model_name} to {renamed.name}")
 
 
 @app.command()
@@ -148,7 +147,7 @@ def delete(
     if json_output:
         echo_json({"deleted": deleted.to_dict()})
     else:
-        typer.echo(f"deleted preset {deleted.name} of {deleted.model_name}")
+        say(f"deleted preset {deleted.name} of {deleted.model_name}")
 
 
 def _split(text: str) -> tuple[str, str]:

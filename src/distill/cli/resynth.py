@@ -7,7 +7,6 @@ input is downmixed to mono first.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +19,10 @@ from distill.cli.common import (
     JsonOption,
     LufsOption,
     SliderOption,
+    echo_json,
     export_options,
     finite,
+    say,
     shared,
 )
 from distill.errors import UserError
@@ -83,19 +84,16 @@ def resynth_command(
         loaded, out, rate, values, options, out_file, source=str(in_file.resolve())
     )
     if json_output:
-        typer.echo(
-            json.dumps(
-                {
-                    "path": str(result.path),
-                    "sidecar": str(result.sidecar_path) if result.sidecar_path else None,
-                    "model": loaded.name,
-                    "sample_rate": rate,
-                    "frames": target,
-                    "sliders": sliders,
-                    "peak_dbfs": finite(result.peak_dbfs),
-                },
-                indent=2,
-            )
+        echo_json(
+            {
+                "path": str(result.path),
+                "sidecar": str(result.sidecar_path) if result.sidecar_path else None,
+                "model": loaded.name,
+                "sample_rate": rate,
+                "frames": target,
+                "sliders": sliders,
+                "peak_dbfs": finite(result.peak_dbfs),
+            }
         )
     else:
-        typer.echo(f"{result.path}  ({target / rate:.2f} s at {rate} Hz, through {loaded.name})")
+        say(f"{result.path}  ({target / rate:.2f} s at {rate} Hz, through {loaded.name})")

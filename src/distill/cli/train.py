@@ -9,7 +9,6 @@ fast.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shlex
@@ -23,6 +22,7 @@ import typer
 
 from distill.cli.train_display import Display, PlainDisplay, RichDisplay, fmt, say
 from distill.errors import UserError
+from distill.terminal import json_text, printable
 
 SIGNAL_EXIT_BASE = (
     128  # shell convention: killed by signal N exits 128 + N (SIGINT 130, SIGTERM 143)
@@ -196,11 +196,11 @@ def train_command(
     library = _library_entry(result, home)
     if json_output:
         output = _result_json(result, reporter, command) | {"library": library}
-        typer.echo(json.dumps(output, indent=2))
+        typer.echo(json_text(output, indent=2))
     for line in _ending_lines(result, reporter, command):
-        say(out, line)
+        say(out, printable(line))
     if library:
-        say(out, f"saved to the library as {library['name']} (id {library['id']})")
+        say(out, printable(f"saved to the library as {library['name']} (id {library['id']})"))
     if code:
         raise typer.Exit(code)
     return library  # for `distill demo`, which trains through this command

@@ -14,6 +14,7 @@ from distill.library.store import Library
 from distill.model.loss import LossConfig
 from distill.model.vae import ModelConfig
 from distill.spectral.config import SpectralConfig
+from distill.terminal import printable
 from distill.training import checkpoint
 from distill.training.config import TrainingConfig, resolve_config
 from distill.training.data import prepare_training_data, split_sources
@@ -61,7 +62,7 @@ def train(
     data_dir = report.directory  # the paths of report.usable are under exactly this folder
     for verdict in report.files:
         if not verdict.usable:
-            reporter.message(f"skipping {verdict.path}: {verdict.reason}")
+            reporter.message(printable(f"skipping {verdict.path}: {verdict.reason}"))
     report.require_enough()  # after the skipped files are listed, so the refusal makes sense
     usable = report.usable
     config = resolve_config(preset, len(usable), **overrides)
@@ -147,7 +148,7 @@ def _run(
         progress=reporter.message,
     )
     for line in data.skipped:
-        reporter.message(f"skipping {line}")
+        reporter.message(printable(f"skipping {line}"))
     trainer = Trainer(run, spec, data, device, reporter, stop, pick_precision(precision, device))
     last = run.checkpoints / checkpoint.LAST
     if resume:
@@ -158,7 +159,7 @@ def _run(
             f"resuming {run.path.name} at epoch {trainer.state.epoch + 1}, "
             f"step {trainer.state.step_in_epoch + 1}"
         )
-    reporter.summary(summary_lines(spec, data, trainer, device, run))
+    reporter.summary([printable(line) for line in summary_lines(spec, data, trainer, device, run)])
     metrics = MetricsLog(run.metrics)
     try:
         result = trainer.fit(metrics)
