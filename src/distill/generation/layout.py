@@ -11,7 +11,8 @@ while the next starts at full level.
     texture, one-shot corpus:  events at about the corpus's onset rate × `density`, gaps drawn
                from a gamma distribution (shape 4: regular but not mechanical), the first at 0.
     texture, continuous corpus:  segments of 2–6 s from recordings, one after the other, each
-               overlapping the previous one by one hop.
+               overlapping the previous one by one hop; a segment mostly goes on where the last
+               one stopped, sometimes moves to a neighbouring recording (sampling.segment).
 
 Events are mixed in the magnitude domain (generation.blend's rule: linear magnitudes add, each
 band's IF follows the louder event), then one inverse over the whole take (spectral.long).
@@ -104,12 +105,12 @@ def texture_layout(
             chunks = max(1, math.ceil(max(0, left - width) / hop) + 1)
             events.append(Event(voice, start, sampler.draw(rng, chunks=chunks), gain))
         return events
-    events, start = [], 0
+    events, start, after = [], 0, None
     seconds_per_chunk = hop / frame_rate
     while start < n_frames:
         seconds = float(rng.uniform(*SEGMENT_SECONDS))
         chunks = max(2, round(seconds / seconds_per_chunk))
-        latents = sampler.draw(rng, chunks=chunks, from_start=start == 0)
+        latents, after = sampler.segment(rng, chunks, after)
         end = start + event_frames(len(latents), width)
         events.append(Event(voice, start, latents, gain, cut=end < n_frames))
         if end >= n_frames:

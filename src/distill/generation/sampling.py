@@ -34,7 +34,21 @@ from distill.controls.corpus import CorpusMemory
 T_LOW, T_HIGH = 0.3, 0.55  # mix fraction range at variation 1 (scaled by v)
 NOISE_LOW, NOISE_HIGH = 0.25, 1.0  # posterior-σ multiples of noise at variation 0 and 1
 GOLDEN_64 = 0x9E3779B97F4A7C15  # 2⁶⁴ / φ: the golden-ratio step in 64-bit fixed point
-SIGNATURE_CHUNKS = 2  # a recording's signature: the mean μ of its first chunks (its attack)
+SIGNATURE_CHUNKS = 2
+# Texture segments from continuous recordings: the chance that the next one goes on in the same
+# recording, at variation 1 and at variation 0 (else it moves to a neighbouring recording).
+STAY_LOW, STAY_HIGH = (
+    0.4,
+    0.9,
+)  # a recording's signature: the mean μ of its first chunks (its attack)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a texture segment ended: a recording (None: the --like one) and its next chunk."""
+
+    index: int | None
+    position: int
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,11 @@ class LatentSampler:
         return mu[:SIGNATURE_CHUNKS].double().mean(dim=0) / self.spread
 
     @property
+    def stay(self) -> float:
+        """Chance that a texture segment goes on in the recording the last one came from."""
+        return STAY_HIGH - (STAY_HIGH - STAY_LOW) * self.variation
+
+    @property
     def neighbours(self) -> int:
         """How many nearest recordings a partner is drawn from."""
         others = len(self.corpus) - (0 if self.like is not None else 1)
@@ -92,6 +111,11 @@ class LatentSampler:
         return Base(*self.corpus.sequence(index)), index
 
     def partner(self, base: Base, index: int | None, rng: np.random.Generator) -> Base | None:
+        other = self.neighbour(base, index, rng)
+        return None if other is None else Base(*self.corpus.sequence(other))
+
+    def neighbour(self, base: Base, index: int | None, rng: np.random.Generator) -> int | None:
+        """One of the `neighbours` recordings nearest to `base` (never itself), or None."""
         distance = (self.signatures - self._signature(base.mu)).norm(dim=1)
         if index is not None:
             distance[index] = math.inf
@@ -100,7 +124,7 @@ class LatentSampler:
         candidates = candidates[torch.isfinite(distance[candidates])]
         if len(candidates) == 0:
             return None
-        return Base(*self.corpus.sequence(int(candidates[int(rng.integers(len(candidates)))])))
+        return int(candidates[int(rng.integers(len(candidates)))])
 
     def draw(
         self,
@@ -111,11 +135,54 @@ class LatentSampler:
         pick: int | None = None,
     ) -> torch.Tensor:
         """(n, D) float32 latents of one event: the base's chunks from its start (or from a
-        random chunk, for texture segments), `chunks` of them at most (default: all)."""
+        random chunk), `chunks` of them at most (default: all)."""
         base, index = self.base(rng, pick)
+        start = 0 if from_start else int(rng.integers(len(base.mu)))
+        return self._mixed(rng, base, index, start, chunks, from_start)
+
+    def segment(
+        self, rng: np.random.Generator, chunks: int, after: Position | None
+    ) -> tuple[torch.Tensor, Position]:
+        """The next stretch of a texture from continuous recordings, and where it ends.
+
+        It goes on where the previous one stopped in the same recording (from its start again
+        once it is over) with probability STAY_LOW…STAY_HIGH (variation 1…0), else moves to one
+        of that recording's `neighbours`: a take wanders through related recordings instead of
+        jumping between unrelated ones.
+        """
+        if after is None:
+            base, index = self.base(rng)
+            start = int(rng.integers(len(base.mu)))
+        elif (
+            after.index is None
+            or rng.random() < STAY_HIGH - (STAY_HIGH - STAY_LOW) * self.variation
+        ):
+            base = self.like if after.index is None else Base(*self.corpus.sequence(after.index))
+            index = after.index
+            start = after.position if after.position < len(base.mu) else 0
+        else:
+            here = Base(*self.corpus.sequence(after.index))
+            index = self.neighbour(here, after.index, rng)
+            if index is None:
+                base, index, start = here, after.index, 0
+            else:
+                base = Base(*self.corpus.sequence(index))
+                start = int(rng.integers(len(base.mu)))
+        latents = self._mixed(rng, base, index, start, chunks, from_start=False)
+        return latents, Position(index, start + len(latents))
+
+    def _mixed(
+        self,
+        rng: np.random.Generator,
+        base: Base,
+        index: int | None,
+        start: int,
+        chunks: int | None,
+        from_start: bool,
+    ) -> torch.Tensor:
+        """The base's chunks from `start`, mixed with a partner, noised and offset (see module)."""
         partner = self.partner(base, index, rng)
         n_base = len(base.mu)
-        start = 0 if from_start else int(rng.integers(n_base))
         n = n_base - start if chunks is None else min(chunks, n_base - start)
         mu = base.mu[start : start + n].double()
         sigma = base.sigma[start : start + n].double()
