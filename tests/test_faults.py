@@ -21,12 +21,15 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import write_demo_sounds
 from distill.library import model_file
 from distill.library.model_file import ModelFileError, ModelMetadata, load_model_file
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
 
 ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()"]
+TINY_TRAIN = ["--channels", "4,8,8,16,16", "--chunk-seconds", "0.5", "--batch-size", "4"]
+TINY_TRAIN += ["--threads", "1", "--latent-dim", "8", "--seed", "1"]
 LATENT = 8
 
 
@@ -302,3 +305,71 @@ def test_names_from_files_are_printed_without_control_characters(tmp_path):
         for stream in (result.stdout, result.stderr):
             assert not any(c in stream for c in "\x1b\x07\x9b\u202e"), (args, stream)
     assert "kicks" in distill(home, "model", "info", "kicks 2").stdout
+
+
+# --- 3. a full disk during training: one line, exit code 2, and resume still works -------------
+
+# The entry point with metrics.jsonl refusing its writes after the first FULL_AFTER: the line in
+# progress is torn, as a disk that fills mid-write leaves it.
+DISK_FILLS = """
+import errno, os, pathlib
+FULL_AFTER = {full_after}
+open_file = pathlib.Path.open
+class Full:
+    def __init__(self, f):
+        self.f, self.n = f, 0
+    def write(self, data):
+        self.n += 1
+        if self.n > FULL_AFTER:
+            self.f.write(data[:7])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.f.write(data)
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+def patched(self, *args, **kwargs):
+    f = open_file(self, *args, **kwargs)
+    appending = "a" in (args[0] if args else kwargs.get("mode", "r"))
+    return Full(f) if self.name == "metrics.jsonl" and appending else f
+pathlib.Path.open = patched
+from distill.cli.app import main
+main()
+"""
+
+
+def test_disk_full_during_training_is_one_line_then_resume_finishes(tmp_path):
+    from distill.training.metrics import read_metrics
+
+    home, sounds = tmp_path / "home", write_demo_sounds(tmp_path / "sounds", count=6)
+    first = distill(home, "train", str(sounds), "--name", "full", "--epochs", "2", *TINY_TRAIN)
+    assert first.returncode == 0, first.stderr
+    metrics = home / "runs" / "full" / "metrics.jsonl"
+    written = len(read_metrics(metrics))
+
+    disk_fills = [sys.executable, "-c", DISK_FILLS.format(full_after=3)]
+    args = ["train", "--resume", "full", "--epochs", "5"]
+    full = distill(home, *args, entry=disk_fills)
+    one_line_error(full, "No space left on device", "distill train --resume full")
+    assert len(read_metrics(metrics)) == written + 3  # 3 steps past the checkpoint, one torn
+
+    again = distill(home, "train", "--resume", "full", "--epochs", "4")
+    assert again.returncode == 0, again.stderr
+    records = read_metrics(metrics)
+    assert metrics.read_bytes().count(b"\n") == len(records)  # no torn or glued line
+    steps = [r["step"] for r in records if r["kind"] == "step"]
+    assert steps == list(range(1, len(steps) + 1))  # each step once, none lost
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2, 3, 4]
+
+
+def test_a_killed_runs_later_lines_are_dropped_on_resume(tmp_path):
+    from distill.training.metrics import MetricsLog, read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    log = MetricsLog(path)
+    for step in range(1, 6):
+        log.write({"kind": "step", "step": step})
+    log.close()
+    with path.open("ab") as f:
+        f.write(b'{"kind": "st')  # killed mid-line
+    MetricsLog(path, after_step=3).close()  # resumed from the checkpoint at step 3
+    assert [r["step"] for r in read_metrics(path)] == [1, 2, 3]
+    assert path.read_bytes().endswith(b"}\n")

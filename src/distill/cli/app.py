@@ -6,6 +6,7 @@ numpy) inside the command functions so `distill --help` starts fast.
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -81,6 +82,18 @@ def main() -> None:
     except _usage_errors() as err:
         err.show()
         sys.exit(err.exit_code)
+    except OSError as err:
+        if err.errno not in _DISK_ERRORS:
+            raise  # a bug: the traceback is what is needed to fix it
+        where = f" {err.filename}" if err.filename else ""
+        typer.echo(
+            printable(
+                f"error: cannot write{where} ({err.strerror}): free some space or choose "
+                "another folder (--home, --out)"
+            ),
+            err=True,
+        )
+        sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(130)
@@ -88,6 +101,12 @@ def main() -> None:
         sys.exit(ex.exit_code)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+# What a full or read-only disk raises from any write no command wrapped in its own message.
+_DISK_ERRORS = frozenset(
+    {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EACCES, errno.EPERM}
+)
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:

@@ -184,6 +184,11 @@ def train_command(
                     precision=precision,
                     **overrides,
                 )
+    except session.RunWriteError as err:  # the same line, with this home's resume command
+        raise UserError(
+            f"training stopped: cannot write in {err.run} ({err.reason}); the last checkpoint is "
+            f"kept: free some space, then resume with: {resume_command(err.run, home)}"
+        ) from err
     except KeyboardInterrupt:
         reporter.close()
         say(out, _quit_message(reporter, home))

@@ -24,6 +24,19 @@ from distill.training.metrics import MetricsLog
 from distill.training.run import RunFolder, RunSpec, find_run_folder, new_run_folder, now_iso
 
 
+class RunWriteError(UserError):
+    """The disk refused a write during training (full, quota, read-only); the last checkpoint
+    is kept, so the run can resume once there is room."""
+
+    def __init__(self, run: Path, err: OSError) -> None:
+        self.run = run
+        self.reason = err.strerror or str(err)
+        super().__init__(
+            f"training stopped: cannot write in {run} ({self.reason}); the last checkpoint is "
+            f"kept: free some space, then resume with: distill train --resume {run.name}"
+        )
+
+
 def loss_for(training: TrainingConfig, base: LossConfig | None = None) -> LossConfig:
     """The loss settings with the preset's KL warm-up, β and audio-loss start applied."""
     base = base or LossConfig()
@@ -160,11 +173,15 @@ def _run(
             f"step {trainer.state.step_in_epoch + 1}"
         )
     reporter.summary([printable(line) for line in summary_lines(spec, data, trainer, device, run)])
-    metrics = MetricsLog(run.metrics)
     try:
-        result = trainer.fit(metrics)
-    finally:
-        metrics.close()
+        # a resumed run drops the lines written after its checkpoint: no step is logged twice
+        metrics = MetricsLog(run.metrics, after_step=trainer.state.global_step if resume else None)
+        try:
+            result = trainer.fit(metrics)
+        finally:
+            metrics.close()
+    except OSError as err:  # metrics, run files: the disk is full or refuses the run folder
+        raise RunWriteError(run.path, err) from err
     if result.model_file is not None:
         _add_to_library(result.model_file, spec, run, home, reporter)
     return result
