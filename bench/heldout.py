@@ -186,14 +186,12 @@ def main(argv: list[str] | None = None) -> int:
             home=home,
             name=f"heldout-{root.name}",
             reporter=Progress(),
-            max_minutes=args.minutes,
-            epochs=100_000,
             seed=args.seed,
             threads=args.threads,
             precision=args.precision,
             loss=loss,
-            kl_beta_max=args.kl_beta_max,
-            **overrides,
+            # --set epochs=N: a fixed amount of training (comparable on a busy machine)
+            **({"max_minutes": args.minutes, "kl_beta_max": args.kl_beta_max} | overrides),
         )
         minutes = (time.monotonic() - started) / 60
         model, metadata = load_model_file(result.model_file)
