@@ -373,3 +373,36 @@ def test_a_killed_runs_later_lines_are_dropped_on_resume(tmp_path):
     MetricsLog(path, after_step=3).close()  # resumed from the checkpoint at step 3
     assert [r["step"] for r in read_metrics(path)] == [1, 2, 3]
     assert path.read_bytes().endswith(b"}\n")
+
+
+# --- 6. two generates into one folder at once: no take lost ---------------------------------------
+
+
+def test_a_name_is_claimed_the_moment_it_is_chosen(tmp_path):
+    from distill.generation.render import released_on_failure, take_path
+
+    first, second = take_path(tmp_path, "t-7", ".wav"), take_path(tmp_path, "t-7", ".flac")
+    assert first.name == "t-7.wav" and second.name == "t-7-2.flac"  # t-7.json is first's
+    with pytest.raises(KeyboardInterrupt), released_on_failure(first):
+        raise KeyboardInterrupt  # Ctrl-C while rendering: the claim goes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t-7-2.flac", "t-7-2.json"]
+
+
+def test_concurrent_generates_with_one_seed_keep_every_take(tiny_model, tmp_path):
+    out = tmp_path / "takes"
+    env = {**os.environ, "DISTILL_HOME": str(tiny_model.home), "PYTHONIOENCODING": "utf-8"}
+    args = ["generate", "tiny", "--seed", "7", "-d", "0.5", "--no-history", "--out", str(out)]
+    processes = [
+        subprocess.Popen([*ENTRY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        for _ in range(3)
+    ]
+    printed = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()
+        printed.append(stdout.decode().split()[0])
+    takes = sorted(out.glob("*.wav"))
+    assert len(set(printed)) == 3 and sorted(map(Path, printed)) == takes
+    for take in takes:
+        sidecar = json.loads(take.with_suffix(".json").read_text())
+        assert sidecar["export"]["file"] == take.name and sf.info(take).frames > 0

@@ -132,8 +132,28 @@ def write_audio(
     Resamples to options.sample_rate (soxr HQ), applies the loudness target and the peak ceiling,
     encodes, embeds `tags` (keys: see distill.audio.tags.TAG_KEYS) and, if `sidecar` is given,
     writes it with an added "export" section to `path` with a .json suffix. Creates the folder.
-    Raises UserError (one line) if the disk refuses the write; nothing half-written is left.
+    Raises UserError (one line) if the disk refuses the write; nothing half-written is left, and
+    neither are the empty placeholders a claimed name (generation.render.take_path) left there.
     """
+    try:
+        return _write_audio(path, audio, source_rate, options, tags=tags, sidecar=sidecar)
+    except BaseException:
+        for placeholder in (Path(path), Path(path).with_suffix(".json")):
+            with contextlib.suppress(OSError):
+                if placeholder.stat().st_size == 0:
+                    placeholder.unlink()
+        raise
+
+
+def _write_audio(
+    path: Path,
+    audio: np.ndarray,
+    source_rate: int,
+    options: ExportOptions,
+    *,
+    tags: dict[str, str] | None,
+    sidecar: dict | None,
+) -> ExportResult:
     options.validate()
     path = Path(path)
     x = _as_frames(audio)  # (T, C) float32
@@ -349,6 +369,11 @@ _REASONS = {
     errno.EISDIR: "a folder of that name is in the way — choose another file name",
     errno.ENAMETOOLONG: "name too long — choose a shorter file or folder name",
 }
+
+
+def reason_for(err: OSError) -> str:
+    """What a refused write means for the user, and what to do: "disk full — free some space …"."""
+    return _reason(err)
 
 
 def _reason(err: OSError) -> str:

@@ -7,7 +7,9 @@ scripts read it back with `params_from_sidecar`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from distill import __version__
-from distill.audio.write import ExportOptions, ExportResult, write_audio
+from distill.audio.write import ExportOptions, ExportResult, reason_for, write_audio
 from distill.errors import UserError
 from distill.generation.generate import GenerationParams
 from distill.generation.loaded import LoadedModel
@@ -38,12 +40,53 @@ class Take:
 
 def take_path(out_dir: Path, stem: str, suffix: str) -> Path:
     """`out_dir/stem.suffix`, or `stem-2`, `-3` … if a file of that name (or its sidecar) is
-    already there: a new take never overwrites an old one."""
-    candidate, n = out_dir / f"{stem}{suffix}", 1
-    while candidate.exists() or candidate.with_suffix(".json").exists():
+    already there: a new take never overwrites an old one.
+
+    The name is claimed atomically: empty placeholders of the file and of its sidecar are created
+    with O_EXCL (the sidecar's first: `t.wav` and `t.flac` share `t.json`), so two processes
+    writing into one folder at once never get the same name. Writing the take replaces them;
+    `released_on_failure` removes them if the take is never written.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write in {out_dir}: {reason_for(err)}") from err
+    n = 1
+    while True:
+        candidate = out_dir / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
         n += 1
-        candidate = out_dir / f"{stem}-{n}{suffix}"
-    return candidate
+        sidecar = candidate.with_suffix(".json")
+        if not _claim(sidecar):
+            continue
+        if _claim(candidate):
+            return candidate
+        sidecar.unlink(missing_ok=True)
+
+
+def _claim(path: Path) -> bool:
+    """Create `path` empty unless something is there already (atomic: O_CREAT | O_EXCL)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {reason_for(err)}") from err
+    return True
+
+
+@contextlib.contextmanager
+def released_on_failure(path: Path) -> Iterator[Path]:
+    """Around writing a take to a claimed `path`: if it fails, the empty placeholders of the file
+    and its sidecar go (a written file is never empty, so nothing else is removed)."""
+    try:
+        yield path
+    except BaseException:
+        for placeholder in (path, path.with_suffix(".json")):
+            with contextlib.suppress(OSError):
+                if placeholder.stat().st_size == 0:
+                    placeholder.unlink()
+        raise
 
 
 def load_blend(loaded: LoadedModel, params: GenerationParams, home) -> list[LoadedModel]:
@@ -155,7 +198,8 @@ def iter_takes(
         take_params = replace(params, seed=params.seed + i)
         name = f"{base}-{take_params.seed}" if count == 1 else f"{base}-{i + 1:0{max(2, digits)}d}"
         path = take_path(Path(out_dir), name, options.suffix)
-        take = write_take(loaded, take_params, options, path, blend_models)
+        with released_on_failure(path):
+            take = write_take(loaded, take_params, options, path, blend_models)
         if history:
             record_history(take, home)
         written.append(take)
@@ -244,7 +288,8 @@ def replay(sidecar: dict, out_dir: Path, *, home: str | Path | None = None) -> T
     options = ExportOptions(**export["options"]) if "options" in export else ExportOptions()
     stem = Path(export.get("file") or loaded.name).stem
     path = take_path(Path(out_dir), f"{stem}-replay", options.suffix)
-    return write_take(loaded, params, options, path, load_blend(loaded, params, home))
+    with released_on_failure(path):
+        return write_take(loaded, params, options, path, load_blend(loaded, params, home))
 
 
 def write_resynthesis(
