@@ -406,3 +406,87 @@ def test_concurrent_generates_with_one_seed_keep_every_take(tiny_model, tmp_path
     for take in takes:
         sidecar = json.loads(take.with_suffix(".json").read_text())
         assert sidecar["export"]["file"] == take.name and sf.info(take).frames > 0
+
+
+# --- 7. the small ones ----------------------------------------------------------------------------
+
+
+def test_resynth_never_replaces_a_sidecar_and_says_when_the_input_is_missing(tmp_path):
+    home, out = tmp_path / "home", tmp_path / "loop.wav"
+    sidecar = out.with_suffix(".json")
+    sidecar.write_text('{"another": "take"}')
+    source = tmp_path / "in.wav"
+    sf.write(source, np.zeros(4800, dtype=np.float32), 48_000)
+    one_line_error(distill(home, "resynth", "kicks", str(source), str(out)), "loop.json exists")
+    assert sidecar.read_text() == '{"another": "take"}'
+    missing = distill(home, "resynth", "kicks", str(tmp_path / "gone.wav"), str(tmp_path / "x.wav"))
+    one_line_error(missing, "file not found", "gone.wav")
+
+
+def test_a_name_the_library_would_refuse_is_refused_before_training(tmp_path):
+    home, sounds = tmp_path / "home", write_demo_sounds(tmp_path / "sounds", count=5)
+    result = distill(home, "train", str(sounds), "--name", "n" * 5000, *TINY_TRAIN)
+    one_line_error(result, "at most 100 characters")
+    assert not (home / "runs").exists()
+
+
+def test_a_pickled_checkpoint_is_one_line(tiny_model, tmp_path):
+    import pickle
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_model.home / "runs" / "tiny", home / "runs" / "tiny")
+    last = home / "runs" / "tiny" / "checkpoints" / "last.pt"
+    last.write_bytes(pickle.dumps({"model": os.system}))  # would run code if unpickled
+    result = distill(home, "train", "--resume", "tiny", "--epochs", "40")
+    one_line_error(result, "last.pt is not a Distill checkpoint")
+    assert "weights_only" not in result.stderr
+
+
+def test_a_killed_export_leaves_no_temp_file_behind_for_long(tmp_path):
+    from distill.atomic import atomic_write
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    slow = (
+        "import sys, time; from pathlib import Path; from distill.atomic import atomic_write; "
+        "atomic_write(Path(sys.argv[1]), lambda f: (f.write(b'x' * 4096), f.flush(), "
+        "time.sleep(600)))"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", slow, str(folder / "big.distill")])
+    deadline = time.monotonic() + 60
+    while not list(folder.glob(".big.distill.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    writer.kill()  # kill -9 in the middle of the write
+    writer.wait()
+    (left,) = folder.glob(".big.distill.*.tmp")
+    old = time.time() - 120
+    os.utime(left, (old, old))
+    mine = folder / f".other.distill.{os.getpid()}-abcdefgh.tmp"  # a live process's write
+    mine.write_bytes(b"in progress")
+    os.utime(mine, (old, old))
+
+    atomic_write(folder / "small.distill", lambda f: f.write(b"y"))
+    assert sorted(p.name for p in folder.iterdir()) == [mine.name, "small.distill"]
+
+
+def test_a_wav_whose_name_is_not_utf8_is_read(tmp_path):
+    from distill.audio.check import check_dataset
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    name = os.fsdecode(b"kick-\xff\xfe.wav")  # Latin-1 bytes from an old archive
+    sf.write(os.fsencode(folder / name), 0.5 * np.sin(np.arange(24_000) / 10.0), 48_000)
+    (verdict,) = check_dataset(folder).files
+    assert verdict.usable, verdict.reason
+    result = distill(tmp_path / "home", "dataset", "check", str(folder))
+    assert "kick-" in result.stdout and "unreadable" not in result.stdout
+
+
+def test_import_errors_name_the_users_file(tmp_path):
+    path = small_model_file(tmp_path / "friends model.distill")
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0x40  # the description is intact, the weights are not
+    path.write_bytes(bytes(raw))
+    line = one_line_error(distill(tmp_path / "home", "model", "import", str(path)), "altered")
+    assert "friends model.distill" in line and ".incoming" not in line

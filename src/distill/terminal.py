@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import re
 
-# C0 controls but tab and newline, DEL, C1 controls (0x9b is a one-byte CSI on some terminals)
-# and the bidi marks, embeddings, overrides and isolates.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but tab and newline, DEL, C1 controls (0x9b is a one-byte CSI on some terminals),
+# the bidi marks, embeddings, overrides and isolates, and lone surrogates (the undecodable bytes
+# of a file name that is not UTF-8: they cannot even be encoded for the terminal).
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 REPLACEMENT = "\ufffd"  # �
 
 

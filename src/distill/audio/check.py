@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from distill.audio.read import AUDIO_EXTENSIONS, INTERNAL_RATE
+from distill.audio.read import AUDIO_EXTENSIONS, INTERNAL_RATE, sf_path
 from distill.audio.thumbnail import WaveformEnvelope, thumbnail_name, write_waveform_png
 from distill.errors import UserError
 
@@ -278,7 +278,7 @@ def check_file(
     try:
         if path.stat().st_size == 0:
             return FileVerdict(relative, Verdict.EMPTY, "empty: 0-byte file")
-        handle = sf.SoundFile(str(path))
+        handle = sf.SoundFile(sf_path(path))  # bytes: any name the file system allows
     except (RuntimeError, OSError, ValueError) as err:
         why = _libsndfile_reason(err, kind)
         return FileVerdict(relative, Verdict.UNREADABLE, f"unreadable: {why}")

@@ -7,6 +7,7 @@ file's length (a 1-hour 6-channel 96 kHz file needs about the same RAM as a 1-mi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +50,9 @@ class AudioInfo:
 def probe(path: str | Path) -> AudioInfo:
     """Read the header of `path`; raise AudioReadError if it is not a decodable audio file."""
     path = Path(path)
+    _require_file(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(sf_path(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
         raise AudioReadError(f"{path.name}: cannot read as audio ({_short_reason(err)})") from err
     return AudioInfo(
@@ -73,8 +75,9 @@ def iter_mono_blocks(
     caller can report them.
     """
     path = Path(path)
+    _require_file(path)
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(sf_path(path)) as f:
             rate = int(f.samplerate)
             block = max(1, int(block_seconds * rate))
             resampler = (
@@ -105,6 +108,20 @@ def read_mono(path: str | Path, target_rate: int = INTERNAL_RATE) -> np.ndarray:
 def is_audio_path(path: Path) -> bool:
     """True for a regular file whose extension is one Distill reads."""
     return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def sf_path(path: Path) -> bytes:
+    """`path` as libsndfile opens it: the file system's bytes. A name that is not valid UTF-8
+    (Python holds it with surrogate escapes) cannot be passed as text, but opens as bytes."""
+    return os.fsencode(path)
+
+
+def _require_file(path: Path) -> None:
+    """Say "not found" for a path that is not there (libsndfile would say "System error.")."""
+    if not path.exists():
+        raise AudioReadError(f"{path}: file not found: check the path")
+    if path.is_dir():
+        raise AudioReadError(f"{path} is a folder: pass an audio file")
 
 
 def _short_reason(err: Exception) -> str:

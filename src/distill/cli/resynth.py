@@ -55,8 +55,16 @@ def resynth_command(
         raise UserError(
             f"{out_file.name}: name the output .wav, .flac, .mp3 or .ogg (the format follows it)"
         )
-    if out_file.exists() and not force:
-        raise UserError(f"{out_file} exists: choose another name or pass --force")
+    sidecar = out_file.with_suffix(".json")
+    for taken in (out_file, sidecar):  # the sidecar of another file of that stem, too
+        if taken.exists() and not force:
+            raise UserError(f"{taken} exists: choose another name or pass --force")
+    if not in_file.is_file():
+        raise UserError(
+            f"{in_file} is a folder: pass an audio file"
+            if in_file.is_dir()
+            else f"file not found: {in_file}: check the path"
+        )
 
     import numpy as np
     import soxr

@@ -142,6 +142,10 @@ def train_command(
     else:
         _check_folder_exists(data_dir)
         _check_preset(preset)
+        if name is not None:
+            from distill.library.models import clean_name
+
+            clean_name(name)  # the library's rule, now: not after minutes of training
         widths = _parse_channels(channels) if channels is not None else None
         spectral = _spectral(chunk_seconds) if chunk_seconds is not None else None
     if precision not in ("auto", "fp32", "bf16"):
@@ -199,11 +203,14 @@ def train_command(
     code = signals.exit_code if result.stopped in StopOnSignals.REASONS.values() else 0
     command = resume_command(result.run, home) if result.stopped else None
     library = _library_entry(result, home)
+    report = _report(result, library, home, device, out) if code == 0 else None
     if json_output:
-        output = _result_json(result, reporter, command) | {"library": library}
+        output = _result_json(result, reporter, command) | {"library": library, "report": report}
         typer.echo(json_text(output, indent=2))
     for line in _ending_lines(result, reporter, command):
         say(out, printable(line))
+    if report:
+        say(out, printable(f"report:      {report}"))
     if library:
         say(out, printable(f"saved to the library as {library['name']} (id {library['id']})"))
     if code:
@@ -413,6 +420,33 @@ def _library_entry(result, home: Path | None) -> dict | None:
     except UserError:
         return None
     return {"id": entry.id, "name": entry.name} if entry else None
+
+
+def _report(result, library: dict | None, home: Path | None, device: str | None, out) -> str | None:
+    """The model report, written into the run folder (runs/<name>/report/report.html). The model
+    is saved already: a report that fails is one warning line, never an error."""
+    if result.model_file is None:
+        return None
+    name = library["name"] if library else Path(result.run).name
+    again = ["distill", "model", "report", name if library else str(result.model_file)]
+    again += ["--home", str(home)] if home else []
+    say(out, "making the model report (the model's resynthesis of a few recordings)…")
+    try:
+        from distill.report import REPORT_DIR, write_report
+
+        figures = write_report(
+            result.model_file,
+            run=Path(result.run),
+            out=Path(result.run) / REPORT_DIR,
+            name=name,
+            model_id=library["id"] if library else None,
+            device=device or "auto",
+        )
+    except Exception as err:  # any failure: the model must not be lost over its report
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        say(out, printable(f"warning: no model report ({first}); try: {shlex.join(again)}"))
+        return None
+    return figures["report"]
 
 
 def _finite(value):

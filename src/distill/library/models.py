@@ -168,7 +168,10 @@ def clean_name(name: str) -> str:
     if not text:
         raise UserError("a model name cannot be empty: give at least one letter or digit")
     if len(text) > MAX_NAME:
-        raise UserError(f"a model name can have at most {MAX_NAME} characters (got {len(text)})")
+        raise UserError(
+            f"a model name can have at most {MAX_NAME} characters (got {len(text)}): "
+            "choose a shorter name"
+        )
     if _has_control(text):
         raise UserError("a model name must be one line without control characters")
     return text

@@ -32,6 +32,7 @@ from distill.errors import UserError
 from distill.home import resolve_home, safe_name
 from distill.library.model_file import (
     SUFFIX,
+    ModelFileError,
     ModelMetadata,
     load_model_file,
     read_metadata,
@@ -280,7 +281,10 @@ class Library:
         staging = self.models_dir / f".incoming-{secrets.token_hex(ID_BYTES)}{SUFFIX}"
         try:
             _copy(source, staging)
-            _, metadata = load_model_file(staging)  # the copy is what the library keeps: verify it
+            try:  # the copy is what the library keeps: verify it, naming the user's file
+                _, metadata = load_model_file(staging)
+            except ModelFileError as err:
+                raise ModelFileError(str(err).replace(staging.name, source.name)) from err
             entry = self._insert(staging, metadata, wanted, run)
         finally:
             staging.unlink(missing_ok=True)

@@ -7,7 +7,9 @@ folder; the model a user shares is the safetensors-based final model, not a chec
 
 from __future__ import annotations
 
+import pickle
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -35,10 +37,30 @@ def atomic_save(state: dict, path: Path) -> None:
 
 
 def load(path: Path) -> dict:
+    """A checkpoint's state; CheckpointError (one line) for anything else, pickled objects
+    included: they are refused unread (weights_only), never loaded another way."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path.name}: {err}") from err
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path} is not a Distill checkpoint (damaged, or it holds Python objects, which are "
+            "never loaded): delete it and resume from another checkpoint, or start the run again"
+        ) from err
+    except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({_first_line(err)}): it is damaged; delete it and "
+            "resume from another checkpoint, or start the run again"
+        ) from err
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a Distill checkpoint: start the run again")
+    return state
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def save_epoch(state: dict, folder: Path, epoch: int, keep: int) -> Path:

@@ -9,7 +9,8 @@ import torch
 
 from distill.audio.check import check_dataset
 from distill.errors import UserError
-from distill.home import resolve_home
+from distill.home import resolve_home, safe_name
+from distill.library.models import clean_name
 from distill.library.store import Library
 from distill.model.loss import LossConfig
 from distill.model.vae import ModelConfig
@@ -70,6 +71,8 @@ def train(
     """
     reporter = reporter or QuietReporter()
     data_dir = Path(data_dir).expanduser().resolve()
+    # The library takes the model under this name at the end: refuse a bad one before any work.
+    name = clean_name(name) if name is not None else _default_name(data_dir)
     home_dir = resolve_home(home)
     report = check_dataset(data_dir)
     data_dir = report.directory  # the paths of report.usable are under exactly this folder
@@ -83,7 +86,7 @@ def train(
     pick_device(config.device)  # refuse an unavailable device before a run folder exists
     train_files, validation_files = split_sources(usable, data_dir, config)
     spec = RunSpec(
-        name=name or data_dir.name,
+        name=name,
         data_dir=data_dir,
         training=config,
         spectral=spectral,
@@ -101,6 +104,14 @@ def train(
     run = new_run_folder(home_dir / "runs", spec.name)
     spec.save(run)
     return _run(run, spec, home_dir, reporter, stop, precision, resume=False)
+
+
+def _default_name(data_dir: Path) -> str:
+    """The folder's name, as the library will take it (made safe if it could not be)."""
+    try:
+        return clean_name(data_dir.name)
+    except UserError:
+        return safe_name(data_dir.name, fallback="model")
 
 
 def resume(
