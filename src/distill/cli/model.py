@@ -1,5 +1,5 @@
 """`distill model ...`: list, inspect, rename, describe, delete, import and export library
-models; show, rename and recompute their sliders.
+models; show, rename and recompute their sliders; write their reports.
 
 A thin layer over `distill.library.store.Library`; the library (and torch with it) is imported
 inside the commands so `distill --help` stays fast. A model is named by its library name, an id
@@ -259,6 +259,46 @@ def analyze(
     )
     for line in controls.describe():
         say(f"  {line}")
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    ref: Ref,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for report.html (default: the run's report/ folder; for a model "
+            "without its run, <home>/reports/<id>/)."
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+    home: HomeOption = None,
+) -> None:
+    """(Re)write a model's report: one HTML page with its loss curves, recordings next to the
+    model's resynthesis of them, the held-out MR-STFT and its sliders."""
+    from distill.report import report_folder, run_of, write_report
+
+    library = _library(ctx, home)
+    entry = library.resolve(ref)
+    figures = write_report(
+        entry.path,
+        run=run_of(entry),
+        out=out or report_folder(entry, library.home),
+        name=entry.name,
+        model_id=entry.id,
+        device=(ctx.obj or {}).get("device") or "auto",
+    )
+    if json_output:
+        echo_json(figures)
+        return
+    held_out = figures["heldout_mrstft"]
+    if held_out is not None:
+        count = sum(f["split"] == "validation" for f in figures["files"])
+        say(f"{entry.name}: held-out MR-STFT {held_out:.2f} ({count} validation files)")
+    if not figures["curves"]:
+        say(f"{entry.name}: {figures['no_curves']}")
+    say(f"report: {figures['report']}")
 
 
 @app.command("import")

@@ -202,9 +202,32 @@ class TrainingJob:
             lines.append(f"saved to the library as **{entry.name}**: try it in the Generate tab")
         elif result.model_file is None:
             lines.append("no model was written (the weights were not finite)")
+        if result.model_file is not None and result.stopped != CANCEL_REASON:
+            lines.append(self._report(result, entry))
         if result.stopped:
             lines.append(f"resume it later: pick run **{Path(result.run).name}** and press Resume")
         return lines
+
+    def _report(self, result, entry) -> str:
+        """The model report, written into the run folder; the model is saved already, so a
+        report that fails is one line, never a failed training."""
+        if self._recorder is not None:
+            self._recorder.message("making the model report…")
+        try:
+            from distill.report import REPORT_DIR, write_report
+
+            figures = write_report(
+                result.model_file,
+                run=Path(result.run),
+                out=Path(result.run) / REPORT_DIR,
+                name=entry.name if entry else None,
+                model_id=entry.id if entry else None,
+                device=self.device,
+            )
+        except Exception as err:  # any failure: the model must not be lost over its report
+            log.warning("the model report failed: %s", err, exc_info=True)
+            return "no model report could be made: try **Report** in the Library tab"
+        return f"model report: `{figures['report']}` (also from the Library tab)"
 
     # -- stopping ------------------------------------------------------------------------------
     def cancel(self, reason: str = CANCEL_REASON) -> bool:

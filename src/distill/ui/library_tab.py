@@ -13,6 +13,7 @@ from distill.controls.sliders import Controls
 from distill.errors import UserError
 from distill.library.model_file import read_metadata
 from distill.library.store import Library
+from distill.ui import report_panel
 from distill.ui.common import UIContext, fmt, model_choices, shown_errors
 
 TABLE_HEADERS = [
@@ -63,6 +64,7 @@ def build(ctx: UIContext) -> LibraryTab:
     with gr.Accordion("Import a .distill file", open=False):
         upload = gr.File(label="Model file", file_types=[".distill"], elem_id="lib-import-file")
         import_button = gr.Button("Import", elem_id="lib-import")
+    report_panel.build(ctx, model)
 
     library = Library(ctx.home)
 
