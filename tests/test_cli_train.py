@@ -166,6 +166,9 @@ def test_tiny_run_with_json(sounds, home):
     assert "preset: conservative" in result.stderr
     assert "epoch 2/2  train " in result.stderr and "samples/s" in result.stderr
     assert f"model:       {out['model_file']}" in result.stderr
+    # The model report is made at the end and kept in the run folder.
+    assert Path(out["report"]) == run / "report" / "report.html" and Path(out["report"]).is_file()
+    assert f"report:      {out['report']}" in result.stderr
 
 
 # --- stopping with a signal -----------------------------------------------------------------
