@@ -5,7 +5,6 @@ torch and the model code are imported inside the command so `distill --help` sta
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -123,39 +122,32 @@ def generate_command(
     if not 1 <= count <= MAX_COUNT:
         raise UserError(f"--count must be between 1 and {MAX_COUNT}, got {count}")
     options = export_options(format, sample_rate, bit_depth, lufs)
-    blend_specs = [_parse_blend(text) for text in blend or []]
+    from distill.generation.request import BlendSpec, Request, prepare
 
-    from distill.generation.generate import BlendVoice
-    from distill.generation.loaded import load
-    from distill.generation.spatial import SpatialOptions
-
-    loaded = load(model, home=home, device=device)
-    sliders, preset_variation, preset_spatial = _preset_settings(loaded, preset, home)
-    sliders |= loaded.slider_values(slider or [])
-    spatial_options = _spatial(
-        preset_spatial, spatial, width=width, azimuth=azimuth, elevation=elevation, orbit=orbit
-    )
-    voices, blend_models = [], []
-    for ref, weight, voice_sliders in blend_specs:
-        other = load(ref, home=home, device=str(loaded.device))
-        blend_models.append(other)
-        if voice_sliders.startswith("@"):
-            values, _, _ = _preset_settings(other, voice_sliders[1:], home)
-        else:
-            values = other.slider_values([v for v in voice_sliders.split(",") if v])
-        voices.append(BlendVoice(str(other.model_id or other.path), weight, values))
-    params = loaded.params(
-        duration,
-        seed=secrets.randbelow(2**31) if seed is None else seed,
-        sliders={k: v for k, v in sliders.items()},
-        variation=variation if variation is not None else preset_variation,
-        spatial=spatial_options or SpatialOptions(),
-        blend=tuple(voices),
+    request = Request(
+        model=model,
+        duration=duration,
+        seed=seed,
+        sliders=slider or [],
+        preset=preset,
+        variation=variation,
         mode=mode,
         density=density,
         level=level,
         like=like,
+        blend=tuple(BlendSpec.parse(text) for text in blend or []),
+        spatial={
+            "mode": spatial,
+            "width": width,
+            "azimuth": azimuth,
+            "elevation": elevation,
+            "orbit": orbit,
+        },
     )
+    prepared = prepare(
+        request, home=home, device=device, warn=lambda line: typer.echo(line, err=True)
+    )
+    loaded, params, blend_models = prepared.loaded, prepared.params, prepared.blend_models
     from distill.generation.render import iter_takes
 
     takes = []
@@ -180,62 +172,6 @@ def generate_command(
             )
     if json_output:
         echo_json(_report(loaded, takes))
-
-
-def _parse_blend(text: str) -> tuple[str, float, str]:
-    parts = text.split(":", 2)
-    try:
-        ref, weight = parts[0].strip(), float(parts[1])
-    except (IndexError, ValueError):
-        raise UserError(
-            f"--blend {text!r}: write MODEL:PERCENT, e.g. --blend rain:30 (or rain:30:warmth=2)"
-        ) from None
-    if not ref:
-        raise UserError(f"--blend {text!r}: the model name is missing")
-    if not weight > 0:
-        raise UserError(f"--blend {text!r}: the weight must be more than 0 %")
-    return ref, weight, parts[2].strip() if len(parts) > 2 else ""
-
-
-def _preset_settings(loaded, preset: str | None, home) -> tuple[dict[int, float], float, dict]:
-    """A preset's sliders (0-based), variation and spatial settings; stale labels reported."""
-    if not preset:
-        return {}, DEFAULT_VARIATION, {}
-    from distill.library.presets import Presets
-
-    store = Presets(home)
-    found = store.get(loaded.model_id or str(loaded.path), preset)
-    controls = loaded.controls
-    if controls is None:
-        raise UserError(f"model {loaded.name!r} has no sliders, so preset {preset!r} cannot apply")
-    values, stale = store.apply(found, controls)
-    for label in stale:
-        say(
-            f"warning: preset {preset!r} sets {label!r}, which {loaded.name} no longer has — "
-            "ignored",
-            err=True,
-        )
-    variation = found.variation if found.variation is not None else DEFAULT_VARIATION
-    return values, variation, dict(found.spatial or {})
-
-
-def _spatial(base: dict, mode: str | None, **given):
-    """Spatial options: a preset's, overridden by the flags given. Without a mode anywhere,
-    --azimuth/--elevation/--orbit mean binaural and --width means stereo."""
-    from distill.generation.spatial import SpatialOptions
-
-    flags = {k: v for k, v in given.items() if v is not None}
-    settings = dict(base) | flags
-    if mode is not None:
-        settings["mode"] = mode
-    elif "mode" not in settings and flags:
-        binaural = {"azimuth", "elevation", "orbit"} & set(flags)
-        settings["mode"] = "binaural" if binaural else "stereo"
-    if not settings:
-        return None
-    options = SpatialOptions.from_dict(settings)
-    options.validate()
-    return options
 
 
 def _report(loaded, takes) -> dict:
