@@ -25,7 +25,7 @@ from distill.cli.app import app
 from distill.controls.sliders import Controls
 from distill.library.model_file import read_metadata
 from distill.library.store import Library
-from distill.report.content import PLAY_SECONDS, PLAYER_RATE, spread
+from distill.report.content import CLIP_SECONDS, PLAYER_RATE, spread
 from distill.report.pictures import TRAIN_COLOUR, VAL_COLOUR
 
 
@@ -99,10 +99,10 @@ def test_training_and_validation_rows_hold_players_and_spectrograms(tiny_model, 
             clip, clip_rate = sf.read(io.BytesIO(original_wav), dtype="float32")
             again, _ = sf.read(io.BytesIO(resynthesis_wav), dtype="float32")
             assert clip_rate == PLAYER_RATE and len(clip) == len(again)
-            expected = min(len(source) / rate, PLAY_SECONDS) * PLAYER_RATE
+            expected = min(len(source) / rate, CLIP_SECONDS) * PLAYER_RATE
             assert abs(len(clip) - expected) <= 2
             # The player holds that recording: its level is the file's (resampled, not changed).
-            assert abs(rms_db(clip) - rms_db(source[: int(PLAY_SECONDS * rate)])) < 0.5
+            assert abs(rms_db(clip) - rms_db(source[: int(CLIP_SECONDS * rate)])) < 0.5
             assert np.any(again)
             original_png, _ = data_uris(row, "image/png")
             picture = Image.open(io.BytesIO(original_png)).convert("L")

@@ -23,19 +23,20 @@ from distill.training.metrics import read_metrics
 from distill.training.run import RunFolder, RunSpec
 
 FILES_PER_SPLIT = 4  # training files and validation files shown, each
-MEASURE_SECONDS = 10.0  # s of each file resynthesized and measured (long recordings: the start)
-PLAY_SECONDS = 4.0  # s of each file in the players and spectrograms
-PLAYER_RATE = 32_000  # Hz: 16 kHz of bandwidth; 4 s of 16-bit mono = 256 kB, so 16 players ≈ 4 MB
-FADE_SECONDS = 0.01  # s: a clip cut mid-sound ends with this fade instead of a click
+# s of each file resynthesized, measured, played and shown (a longer recording: its start), so
+# the number is about what you hear; 8 clips keep the report to seconds of work after training
+CLIP_SECONDS = 4.0
+PLAYER_RATE = 24_000  # Hz: 12 kHz of bandwidth; 4 s of 16-bit mono = 192 kB, 16 players ≈ 3 MB
+FADE_SECONDS = 0.01  # s: a clip cut mid-sound ends with this fade in its player, not a click
 
 
 @dataclass
 class FileRow:
     split: str  # "training" or "validation"
     name: str  # the file's path inside the data folder
-    seconds: float  # s measured (the file, or its first MEASURE_SECONDS)
+    seconds: float  # s measured (the file, or its first CLIP_SECONDS)
     mrstft: float  # MR-STFT distance, resynthesis vs original (0 = identical)
-    original_wav: bytes  # the first PLAY_SECONDS, 16-bit WAV at PLAYER_RATE
+    original_wav: bytes  # 16-bit WAV at PLAYER_RATE
     resynthesis_wav: bytes
     original_png: bytes  # spectrograms, on one colour scale
     resynthesis_png: bytes
@@ -222,23 +223,24 @@ def _file_row(
 
     rate = model.sample_rate
     try:
-        original = read_head(data_dir / relative, rate, MEASURE_SECONDS)
+        head = read_head(data_dir / relative, rate, CLIP_SECONDS + FADE_SECONDS)
     except (AudioReadError, OSError) as err:
         missing.append(f"{relative} ({_why(err)})")
         return None
-    if not original.size or not np.isfinite(original).all():
+    if not head.size or not np.isfinite(head).all():
         missing.append(f"{relative} (empty or damaged)")
         return None
+    original = head[: round(CLIP_SECONDS * rate)]
+    cut = len(head) > len(original)  # the recording goes on: its players fade out
     resynthesis = model.resynth(original)
-    play = min(len(original), round(PLAY_SECONDS * rate))
-    pictures = spectrograms(original[:play], resynthesis[:play], rate)
+    pictures = spectrograms(original, resynthesis, rate)
     return FileRow(
         split=split,
         name=relative,
         seconds=round(len(original) / rate, 3),
         mrstft=mrstft_distance(torch.from_numpy(resynthesis), torch.from_numpy(original)),
-        original_wav=wav_bytes(original[:play], rate, cut=play < len(original)),
-        resynthesis_wav=wav_bytes(resynthesis[:play], rate, cut=play < len(original)),
+        original_wav=wav_bytes(original, rate, cut=cut),
+        resynthesis_wav=wav_bytes(resynthesis, rate, cut=cut),
         original_png=png_bytes(pictures[0]),
         resynthesis_png=png_bytes(pictures[1]),
     )

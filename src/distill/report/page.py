@@ -9,7 +9,7 @@ import base64
 from datetime import datetime, timezone
 from html import escape
 
-from distill.report.content import MEASURE_SECONDS, PLAY_SECONDS, PLAYER_RATE, ReportContent
+from distill.report.content import CLIP_SECONDS, PLAYER_RATE, ReportContent
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; color: #282c34; max-width: 1100px;
@@ -67,10 +67,10 @@ def _score(content: ReportContent) -> str:
             '<div class="score" id="heldout"><div>No held-out files could be resynthesized, so '
             "there is no held-out MR-STFT figure.</div></div>"
         )
+    trained_on = sum(r.split == "training" for r in content.rows)
     comparison = (
-        f" On {sum(r.split == 'training' for r in content.rows)} training files it is "
-        f"{training:.2f}: a much lower figure there means it memorised its files more than it "
-        "learned the sound."
+        f" On {trained_on} training files it is {training:.2f} (a much lower figure there than "
+        "here would mean it learned its files by heart rather than the sound)."
         if training is not None
         else ""
     )
@@ -130,10 +130,10 @@ def _files(content: ReportContent) -> str:
         return ""
     intro = (
         "<h2>Your recordings through the model</h2>"
-        f"<p>Each recording (its first {MEASURE_SECONDS:g} s at most) is encoded and decoded by "
-        "the model, as <code>distill resynth</code> does. Players and spectrograms show the "
-        f"first {PLAY_SECONDS:g} s (players at {PLAYER_RATE / 1000:g} kHz); the spectrograms "
-        "share one colour scale, so a resynthesis that is duller, noisier or quieter looks it. "
+        f"<p>Each recording (its first {CLIP_SECONDS:g} s at most) is encoded and decoded by "
+        "the model, as <code>distill resynth</code> does, and measured against the original. "
+        f"Players at {PLAYER_RATE / 1000:g} kHz; the two spectrograms of a row share one colour "
+        "scale, so a resynthesis that is duller, noisier or quieter looks it. "
         "MR-STFT: 0 = identical, lower is better.</p>"
     )
     sections = [intro]

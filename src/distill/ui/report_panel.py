@@ -2,7 +2,8 @@
 download — `distill.report`, as `distill model report` uses it.
 
 A model trained here keeps its report in its run folder (runs/<name>/report/); one without its
-run gets it in the page's own folder (ui/reports/<id>/): both are folders the page may serve.
+run (or with a run outside this home) gets it in the page's own folder (ui/reports/<id>/): both
+are folders the page may serve.
 """
 
 from __future__ import annotations
@@ -52,11 +53,10 @@ def make_report(ctx: UIContext, ref: str) -> tuple[Path, dict]:
 
     library = Library(ctx.home)
     entry = library.resolve(ref)
-    out = (
-        report_folder(entry, library.home)
-        if run_of(entry) is not None
-        else ctx.ui_dir / "reports" / (entry.id or "model")
-    )
+    out = report_folder(entry, library.home)
+    served = [Path(d).resolve() for d in ctx.served_dirs()]
+    if run_of(entry) is None or not any(out.resolve().is_relative_to(d) for d in served):
+        out = ctx.ui_dir / "reports" / (entry.id or "model")  # (a run outside this home too)
     figures = write_report(
         entry.path,
         run=run_of(entry),
