@@ -18,7 +18,7 @@ from conftest import TINY_SPECTRAL, write_demo_sounds
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
 # Settings a page-started training uses in these tests: a tiny model that trains in seconds.
 TINY_OVERRIDES = dict(
@@ -78,9 +78,10 @@ def test_generate_returns_a_48k_file_kept_in_history(served):
 
     before = len(History(home).list())
     export = ["wav", "48000", "24", True, -30.0]
-    audio, download, info, wave, spectrogram = client.predict(
+    audio, download, info, wave, spectrogram, status = client.predict(
         "tiny", 2.0, 7, *TEXTURE, *SPATIAL, *export, api_name="/generate"
     )
+    assert status == ""  # no error beside the button
     samples, rate = sf.read(download)
     assert rate == 48_000
     assert samples.shape == (96_000,)
@@ -102,7 +103,7 @@ def test_generate_returns_a_48k_file_kept_in_history(served):
 def test_the_default_first_take_is_clearly_audible(served):
     """Every setting left as the page shows it (it used to peak at −46 dBFS)."""
     client, _, _ = served
-    _, download, info, _, _ = client.predict("tiny", None, 3, api_name="/generate")
+    _, download, info, _, _, _ = client.predict("tiny", None, 3, api_name="/generate")
     assert peak_dbfs(download) > -3.0
     assert "one-shot" in info  # the tiny model's sounds are single hits: its own mode
     assert sf.info(download).duration < 2.0  # a one-shot: its natural decay, not 10 s
@@ -111,7 +112,7 @@ def test_the_default_first_take_is_clearly_audible(served):
 def test_like_a_recording_is_kept_with_the_take(served, tiny_model):
     client, home, _ = served
     source = sorted(tiny_model.data_dir.glob("*.wav"))[0]
-    _, download, _, _, _ = client.predict(
+    _, download, _, _, _, _ = client.predict(
         "tiny", None, 4, 0.2, "model", 1.0, "peak", handle_file(str(source)), api_name="/generate"
     )
     sidecar = json.loads(
@@ -126,10 +127,12 @@ def test_like_a_recording_is_kept_with_the_take(served, tiny_model):
 def test_generate_a_pack_gives_players_and_one_zip(served):
     client, home, _ = served
     count = 3
-    info, archive, *players = client.predict("tiny", count, None, 20, api_name="/generate_pack")
+    info, archive, *players, status = client.predict(
+        "tiny", count, None, 20, api_name="/generate_pack"
+    )
     files = [Path(p) for p in map(update_value, players) if p]
     archive = update_value(archive)
-    assert len(players) == 32 and len(files) == count
+    assert len(players) == 32 and len(files) == count and status == ""
     assert [p["label"] for p in players[:count]] == [f.name for f in files]  # each one named
     assert not any(p["visible"] for p in players[count:])
     assert [f.name for f in files] == [f"tiny-0{i}.wav" for i in range(1, count + 1)]
@@ -144,16 +147,29 @@ def test_generate_a_pack_gives_players_and_one_zip(served):
             assert z.read(f.name) == f.read_bytes()
     folder = home / "ui" / "takes" / "packs" / "tiny-20"
     assert (folder / "tiny-pack.zip").is_file()
-    with pytest.raises(AppError, match="less than minimum value 2"):
+    with pytest.raises(ValidationError, match="count: a pack holds 2 to 32 takes"):
         client.predict("tiny", 1, None, 20, api_name="/generate_pack")
 
 
-def test_generate_shows_a_user_error_as_its_message(served):
-    client, _, _ = served
-    with pytest.raises(AppError, match="duration must be between"):
-        client.predict("tiny", 0.1, 7, 0.5, api_name="/generate")
-    with pytest.raises(AppError, match=r"no model or \.distill file called"):
+def test_a_wrong_field_is_named_before_anything_is_rendered(served):
+    """The check runs first and names the field (the page shows it beside that field)."""
+    client, home, _ = served
+    from distill.library.history import History
+
+    before = len(History(home).list())
+    with pytest.raises(ValidationError, match=r"seconds: duration must be between"):
+        client.predict("tiny", 0.01, 7, 0.5, "texture", api_name="/generate")
+    with pytest.raises(ValidationError, match=r"ref: no model or \.distill file called"):
         client.predict("no-such-model", 2.0, 7, 0.5, api_name="/generate")
+    with pytest.raises(ValidationError, match=r"ref: no model chosen"):
+        client.predict("", 2.0, 7, 0.5, api_name="/generate")
+    export = ["wav", "48000", "24", True, None]  # Normalize ticked, no target
+    with pytest.raises(ValidationError, match=r"type a loudness target"):
+        client.predict("tiny", 2.0, 7, *TEXTURE, *SPATIAL, *export, api_name="/generate")
+    blend = ["wav", "48000", "24", False, -14.0, "tiny", "tiny", "", 60, 60, 30]
+    with pytest.raises(ValidationError, match=r"under 100 %"):
+        client.predict("tiny", 2.0, 7, *TEXTURE, *SPATIAL, *blend, api_name="/generate")
+    assert len(History(home).list()) == before  # nothing was rendered
 
 
 def test_sliders_follow_the_model_and_randomize_stays_safe(served, tiny_model):
@@ -193,9 +209,27 @@ def test_dataset_check_returns_each_files_verdict(served, tmp_path):
     assert len(rows) == 2
     good = next(name for name in rows if name != "broken.wav")
     assert rows[good][:3] == ["✓", good, "ok"]
+    assert not rows[good][3].startswith("ok")  # the note does not say "ok" again
     assert rows["broken.wav"][:3] == ["✗", "broken.wav", "unreadable"]
+    assert rows["broken.wav"][3] and not rows["broken.wav"][3].startswith("unreadable")
     assert "1 of 2 files usable" in summary and "need at least 5" in summary
     assert len(gallery) == 1  # a waveform for the file that decodes
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reason", "note"),
+    [
+        ("ok", "ok", ""),
+        ("ok", "ok: 40 ms, padded with silence", "40 ms, padded with silence"),
+        ("silent", "silent: peak -inf dBFS", "peak -inf dBFS"),
+        ("too short", "too short: 0.004 s (minimum 0.01 s)", "0.004 s (minimum 0.01 s)"),
+        ("clipped", "heavily clipped: 3 % of samples", "heavily clipped: 3 % of samples"),
+    ],
+)
+def test_a_files_note_does_not_repeat_its_verdict(verdict, reason, note):
+    from distill.ui.data_tab import _note
+
+    assert _note(verdict, reason) == note
 
 
 def test_dataset_check_of_a_missing_folder_is_a_message(served, tmp_path):
@@ -245,9 +279,95 @@ def test_history_ab_players_and_differences(served):
     )
     assert sf.info(player_a).frames == sf.info(player_b).frames == 48_000
     changed = {row[0]: row[1:] for row in differences["data"]}
-    assert changed["params.seed"] == ["11", "12"]
+    assert changed["seed"] == ["11", "12"]  # in words, not params.seed
     ab = client.predict(older.id, newest.id, api_name="/history_ab_file")
     assert sf.info(ab).frames == 48_000 * 2 + 24_000  # A, a 0.5 s gap, B
+
+
+def test_replaying_a_blend_whose_partner_was_deleted_names_that_model(served, tiny_model):
+    client, home, _ = served
+    from distill.library.history import History
+    from distill.library.store import Library
+
+    partner = Library(home).import_file(tiny_model.model_file, name="partner pad")
+    blend = ["wav", "48000", "24", False, -14.0, "partner pad", "", "", 30, 30, 30]
+    client.predict("tiny", 1.0, 5, *TEXTURE, *SPATIAL, *blend, api_name="/generate")
+    take = History(home).list(limit=1)[0]
+    assert [b["name"] for b in take.sidecar["blend_models"]] == ["partner pad"]
+    Library(home).delete(partner)
+    with pytest.raises(AppError, match=r"blends in 'partner pad', deleted from the library"):
+        client.predict(take.id, api_name="/history_replay")
+
+
+def test_history_zip_holds_the_chosen_takes_and_their_settings(served):
+    client, home, _ = served
+    from distill.library.history import History
+
+    for seed in (31, 32, 33):
+        client.predict("tiny", 1.0, seed, *TEXTURE, api_name="/generate")
+    newest, middle, _ = History(home).list(limit=3)
+    archive = update_value(client.predict([newest.id, middle.id], "", api_name="/history_zip"))
+    with zipfile.ZipFile(archive) as z:
+        names = sorted(z.namelist())
+        assert names == sorted(
+            [e.audio.name for e in (newest, middle)]
+            + [f"{e.audio.stem}.json" for e in (newest, middle)]
+        )
+        assert z.read(newest.audio.name) == newest.audio.read_bytes()
+        assert json.loads(z.read(f"{newest.audio.stem}.json"))["params"]["seed"] == 33
+    everything = update_value(client.predict([], "", api_name="/history_zip"))  # all listed
+    with zipfile.ZipFile(everything) as z:
+        assert len([n for n in z.namelist() if n.endswith(".wav")]) == len(History(home).list())
+
+
+def test_every_take_made_on_the_page_in_one_zip(served):
+    """The zip of a page's takes: one gradio_client is one page (its own session)."""
+    _, home, _ = served
+    client = Client(served[0].src, verbose=False)  # a fresh page: only its own takes
+    made = [
+        client.predict("tiny", 1.0, seed, *TEXTURE, api_name="/generate")[1] for seed in (41, 42)
+    ]
+    archive = update_value(client.predict(api_name="/zip_takes"))
+    assert Path(archive).name in [p.name for p in (home / "ui" / "zips").iterdir()]
+    with zipfile.ZipFile(archive) as z:
+        assert sorted(z.namelist()) == sorted(
+            [Path(m).name for m in made] + [Path(m).with_suffix(".json").name for m in made]
+        )
+        for m in made:
+            assert z.read(Path(m).name) == Path(m).read_bytes()
+
+
+def test_a_model_downloads_as_its_distill_file(served):
+    client, home, _ = served
+    from distill.library.store import Library
+
+    entry = Library(home).resolve("tiny")
+    downloaded = Path(update_value(client.predict(entry.id, api_name="/export_model")))
+    assert downloaded.name == "tiny.distill"
+    assert downloaded.read_bytes() == entry.path.read_bytes()
+    (written,) = (home / "ui" / "exports").rglob("*.distill")  # in a folder the page serves
+    assert written.read_bytes() == entry.path.read_bytes()
+
+
+def test_a_time_limited_run_finishes_its_time_budget(served, tiny_model):
+    """Training with a time limit (and no epochs) ends as finished, not as a failed stop."""
+    client, home, job = served
+    from distill.library.store import Library
+
+    assert job.wait(60)
+    minutes = 0.05  # 3 s
+    args = [str(tiny_model.data_dir), "budget", "auto", None, None, None, None, minutes]
+    client.predict(*args, api_name="/start_training")
+    deadline = time.monotonic() + 30
+    while job.snapshot().position is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    running = job.snapshot()
+    assert running.total_epochs is None and running.budget_minutes == minutes  # "epoch 2"
+    assert job.wait(120)
+    snap = job.snapshot()
+    assert snap.state == "finished", snap.ending
+    assert snap.ending[0].startswith("used its time budget of 0.05 min")
+    assert Library(home).resolve(snap.model_id).name == "budget"
 
 
 def test_one_training_at_a_time_and_cancel(served, tiny_model):

@@ -28,8 +28,18 @@ LOCALHOST = "127.0.0.1"
 TITLE = "Distill"
 SHUTDOWN_WAIT_SECONDS = 60  # a stopping training saves a checkpoint and the model first
 # Waveform thumbnails are 400 × 80 pixels: wide cells (with room for the caption), not squares.
+# A "centred" slider (−10…+10, 0 the training sounds' average) is filled from its middle to the
+# value, not from −10: gradio sets --range_progress (the value's position, 0…100 %) on it.
 CSS = """
 #data-thumbs .thumbnail-item, #hist-gallery .thumbnail-item { aspect-ratio: 3 / 1; }
+.centred input[type=range]::-webkit-slider-runnable-track {
+  background: linear-gradient(to right,
+    var(--neutral-200) min(50%, var(--range_progress)),
+    var(--slider-color) min(50%, var(--range_progress)),
+    var(--slider-color) max(50%, var(--range_progress)),
+    var(--neutral-200) max(50%, var(--range_progress))) !important;
+}
+.centred input[type=range]::-moz-range-progress { background: transparent !important; }
 """
 
 
@@ -74,6 +84,18 @@ def build_app(
         # Each tab re-reads the library, runs and history when shown: another tab (or the CLI)
         # may have changed them.
         model_outputs = [generate.model, *generate.blend_models]
+        # A training that saved a model: the Generate and Library lists have it at once, and
+        # "Go to Generate" opens it there.
+        train.trained.change(generate.refresh, [generate.model], model_outputs, api_name=False)
+        train.trained.change(
+            library.refresh, library.refresh_inputs, library.refresh_outputs, api_name=False
+        )
+        train.go_generate.click(
+            lambda model_id: (gr.Tabs(selected="generate"), model_id or gr.skip()),
+            [train.trained],
+            [tabs, generate.model],
+            api_name=False,
+        )
         train_page.select(train.refresh_runs, None, train.tab_select_outputs, api_name=False)
         generate_page.select(generate.refresh, [generate.model], model_outputs, api_name=False)
         library_page.select(

@@ -2,22 +2,22 @@
 mode (one-shot or texture), density, level, a recording to make variations of, presets, blend
 and spatial settings, export options → a take (`LoadedModel.params` + `render_takes`) with its
 player, waveform, spectrogram and download; a sample pack (`render_takes(count=N)`) as a grid of
-players and one zip; and resynthesis of an uploaded file (`LoadedModel.resynth` +
-`render.write_resynthesis`).
+players and one zip; every take made on this page as one zip; and resynthesis of an uploaded
+file (resynth_panel).
 
-Every default shown here comes from generation.defaults (the CLI's and the API's too)."""
+The form is checked before anything is rendered (take_form): a problem is shown beside its
+field and the last take stays. Every default shown here comes from generation.defaults (the
+CLI's and the API's too)."""
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
-import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import gradio as gr
 
-from distill.audio.read import AUDIO_EXTENSIONS, read_mono
 from distill.audio.write import BIT_DEPTHS, FORMATS, SAMPLE_RATES, ExportOptions
 from distill.controls.sliders import SLIDER_LIMIT
 from distill.errors import UserError
@@ -28,28 +28,18 @@ from distill.generation.defaults import (
     DENSITY_RANGE,
     LEVELS,
 )
-from distill.generation.generate import (
-    MAX_BLEND,
-    MAX_SECONDS,
-    MIN_ONESHOT_SECONDS,
-    MIN_SECONDS,
-    BlendVoice,
-)
+from distill.generation.generate import MAX_BLEND, MAX_SECONDS, MIN_ONESHOT_SECONDS, MIN_SECONDS
 from distill.generation.level import PEAK_DBFS
-from distill.generation.render import (
-    describe_sliders,
-    iter_takes,
-    render_takes,
-    take_path,
-    write_resynthesis,
-)
+from distill.generation.render import describe_sliders, iter_takes, render_takes
 from distill.generation.spatial import MODES as SPATIAL_MODES
 from distill.generation.spatial import SpatialOptions
 from distill.home import safe_name
-from distill.library.presets import Presets
+from distill.ui import presets_panel, resynth_panel
 from distill.ui.common import UIContext, fmt, model_choices, shown_errors
 from distill.ui.plots import spectrogram_image, waveform_image
+from distill.ui.take_form import Problems, TakeForm, check_form, check_take, form_names
 from distill.ui.uploads import keep_upload, upload_problem
+from distill.ui.zips import Member, take_members, write_zip
 
 MAX_SLIDERS = 8  # the latent analysis keeps at most 8 axes (controls.analysis)
 SEED_RANGE = 2**31  # the dice draws below this: exact in a browser's numbers (< 2**53)
@@ -60,11 +50,16 @@ MODE_CHOICES = [("model default", MODEL_MODE), ("one-shot", "oneshot"), ("textur
 MODE_WORDS = {"oneshot": "one-shot", "texture": "texture"}
 PACK_RANGE = (2, 32)  # takes in one pack
 DEFAULT_PACK = 8
+TAKES_KEPT = 1000  # the newest takes of a page that its zip can hold
 LEVEL_INFO = (
     f"auto: one-shots peak at {PEAK_DBFS:g} dBFS, textures at your training sounds' loudness · "
     f"peak: {PEAK_DBFS:g} dBFS peak · loudness: the training sounds' loudness · raw: as the "
     "model made it"
 )
+
+
+NO_MODEL = "No model yet: train one in the **Train** tab (or import one in the **Library**)."
+SLIDERS_INFO = "{n} slider{s}, −10…+10; 0 (the middle) is your training sounds' average."
 
 
 @dataclass
@@ -80,7 +75,7 @@ def build(ctx: UIContext) -> GenerateTab:
         model = gr.Dropdown(
             label="Model", choices=[], scale=4, allow_custom_value=True, elem_id="gen-model"
         )
-        controls_info = gr.Markdown(elem_id="gen-controls")
+        controls_info = gr.Markdown(NO_MODEL, elem_id="gen-controls")
     sliders = [
         gr.Slider(
             -SLIDER_LIMIT,
@@ -90,6 +85,7 @@ def build(ctx: UIContext) -> GenerateTab:
             label=f"slider {i + 1}",
             visible=False,
             elem_id=f"gen-slider-{i}",
+            elem_classes=["centred"],  # filled from the middle (0) to the value: app.CSS
         )
         for i in range(MAX_SLIDERS)
     ]
@@ -98,16 +94,20 @@ def build(ctx: UIContext) -> GenerateTab:
         randomize = gr.Button("Randomize (inside the safe ranges)", elem_id="gen-randomize")
         reset = gr.Button("Reset all to 0", elem_id="gen-reset")
     with gr.Row():
-        # No minimum/maximum here: GenerationParams.validate says what the range is.
+        # No minimum/maximum here: the check before rendering says what the range is.
         duration = gr.Number(
             None,
             label="Duration (s)",
-            info="0 or empty = the model's typical length (a one-shot: its natural decay); "
+            info="empty or 0 = the model's typical length (a one-shot: its natural decay); "
             f"{MIN_SECONDS:g} to {MAX_SECONDS:g} (one-shots from {MIN_ONESHOT_SECONDS:g})",
             elem_id="gen-duration",
         )
         seed = gr.Number(
-            lambda: secrets.randbelow(SEED_RANGE), label="Seed", precision=0, elem_id="gen-seed"
+            lambda: secrets.randbelow(SEED_RANGE),
+            label="Seed",
+            info="the same seed and settings give the same take",
+            precision=0,
+            elem_id="gen-seed",
         )
         dice = gr.Button("Dice: new seed", elem_id="gen-dice", scale=0, min_width=120)
         variation = gr.Slider(
@@ -133,7 +133,7 @@ def build(ctx: UIContext) -> GenerateTab:
             value=DEFAULT_DENSITY,
             step=0.1,
             label="Density",
-            info="textures only: events per second × this (1 = as in your sounds)",
+            info="textures only: how many sounds per second, × this (1 = as in your sounds)",
             elem_id="gen-density",
         )
         level = gr.Dropdown(
@@ -148,21 +148,7 @@ def build(ctx: UIContext) -> GenerateTab:
             elem_id="gen-like",
         )
 
-    with gr.Accordion("Presets", open=False):
-        with gr.Row():
-            preset = gr.Dropdown(
-                label="Saved presets",
-                choices=[],
-                scale=3,
-                allow_custom_value=True,
-                elem_id="gen-preset",
-            )
-            load_preset = gr.Button("Recall", scale=1)
-            delete_preset = gr.Button("Delete", scale=1, variant="stop")
-        with gr.Row():
-            preset_name = gr.Textbox(label="Save the current settings as", scale=3)
-            overwrite = gr.Checkbox(label="replace a preset of that name", scale=1)
-            save_preset = gr.Button("Save preset", scale=1, elem_id="gen-save-preset")
+    presets_slot = gr.Column()  # the presets panel goes here once the form exists (below)
 
     with gr.Accordion("Blend with other models", open=False):
         gr.Markdown(
@@ -178,24 +164,38 @@ def build(ctx: UIContext) -> GenerateTab:
                         choices=[("(none)", "")],
                         value="",
                         allow_custom_value=True,
+                        elem_id=f"gen-blend-{i}",
                     )
                 )
                 blend_weights.append(gr.Slider(1, 99, value=30, step=1, label="Weight (%)"))
 
     with gr.Accordion("Spatial", open=False):
-        with gr.Row():
-            mode = gr.Radio(
-                list(SPATIAL_MODES), value=SPATIAL.mode, label="Spatial mode", elem_id="gen-spatial"
-            )
-            width = gr.Slider(0.0, 1.0, value=SPATIAL.width, step=0.05, label="Stereo width")
-        with gr.Row():
+        mode = gr.Radio(
+            list(SPATIAL_MODES),
+            value=SPATIAL.mode,
+            label="Spatial mode",
+            info="mono · stereo: a wider image · binaural: placed around your head (headphones)",
+            elem_id="gen-spatial",
+        )
+        width = gr.Slider(
+            0.0,
+            1.0,
+            value=SPATIAL.width,
+            step=0.05,
+            label="Stereo width",
+            visible=SPATIAL.mode == "stereo",
+            elem_id="gen-width",
+        )
+        with gr.Row(visible=SPATIAL.mode == "binaural", elem_id="gen-binaural") as binaural:
             azimuth = gr.Slider(
-                -180, 180, value=SPATIAL.azimuth, step=5, label="Binaural azimuth (°, + right)"
+                -180, 180, value=SPATIAL.azimuth, step=5, label="Direction (°, + to the right)"
             )
             elevation = gr.Slider(
-                -90, 90, value=SPATIAL.elevation, step=5, label="Binaural elevation (°, + up)"
+                -90, 90, value=SPATIAL.elevation, step=5, label="Height (°, + above)"
             )
-            orbit = gr.Number(SPATIAL.orbit or 0, label="Orbit (s per turn, 0 = fixed)")
+            orbit = gr.Number(
+                SPATIAL.orbit or 0, label="Circling (seconds per turn, 0 = stays in place)"
+            )
 
     with gr.Accordion("Export", open=False), gr.Row():
         file_format = gr.Dropdown(list(FORMATS), value=EXPORT.format, label="Format")
@@ -204,21 +204,24 @@ def build(ctx: UIContext) -> GenerateTab:
         )
         depth = gr.Dropdown(list(BIT_DEPTHS), value=EXPORT.bit_depth, label="Bit depth (WAV, FLAC)")
         normalize = gr.Checkbox(label="Normalize loudness")
-        lufs = gr.Number(-14.0, label="Loudness (LUFS)")
+        lufs = gr.Number(-14.0, label="Loudness (LUFS)", elem_id="gen-lufs")
 
     with gr.Row():
-        generate = gr.Button("Generate", variant="primary", elem_id="gen-generate", scale=3)
+        generate = gr.Button(
+            "Generate", variant="primary", interactive=False, elem_id="gen-generate", scale=3
+        )
+        # No minimum/maximum: gradio would refuse the value before the check below names it.
         pack_count = gr.Number(
             DEFAULT_PACK,
             label="Takes in a pack",
             precision=0,
-            minimum=PACK_RANGE[0],
-            maximum=PACK_RANGE[1],
             info=f"{PACK_RANGE[0]} to {PACK_RANGE[1]}; seeds from the one above, one by one",
             elem_id="gen-pack-count",
             scale=1,
         )
-        generate_pack = gr.Button("Generate a pack", elem_id="gen-pack", scale=1)
+        generate_pack = gr.Button("Generate a pack", interactive=False, elem_id="gen-pack", scale=1)
+    # Progress and unexpected errors show here, not over the last take (which stays).
+    status = gr.Markdown(elem_id="gen-status")
     with gr.Row():
         audio = gr.Audio(label="Take", type="filepath", interactive=False, elem_id="gen-audio")
         download = gr.File(label="Download", interactive=False, elem_id="gen-file")
@@ -251,11 +254,29 @@ def build(ctx: UIContext) -> GenerateTab:
             for i in range(PACK_RANGE[1])
         ]
 
-    with gr.Accordion("Resynthesize a file through this model", open=False):
-        source = gr.File(
-            label="Audio file", file_types=sorted(AUDIO_EXTENSIONS), elem_id="gen-resynth-file"
+    made = gr.State([])  # the takes this page made (paths, newest last), for the zip below
+    with gr.Row():
+        zip_made = gr.Button(
+            "Download every take made on this page (zip)", interactive=False, elem_id="gen-zip"
         )
-        resynth = gr.Button("Resynthesize with the sliders above", elem_id="gen-resynth")
+        made_zip = gr.File(
+            label="This page's takes", interactive=False, visible=False, elem_id="gen-zip-file"
+        )
+
+    form = [mode, width, azimuth, elevation, orbit, file_format, rate, depth, normalize, lufs]
+    form += [*blend_models, *blend_weights, *sliders]
+    with presets_slot:
+        presets = presets_panel.build(
+            ctx,
+            presets_panel.Targets(
+                model=model,
+                sliders=sliders,
+                variation=variation,
+                spatial=[mode, width, azimuth, elevation, orbit],
+                form=form,
+            ),
+        )
+    resynth = resynth_panel.build(ctx, model, form, _levels)
 
     # -- handlers ---------------------------------------------------------------------------
     def controls_of(ref):
@@ -281,16 +302,24 @@ def build(ctx: UIContext) -> GenerateTab:
             else:
                 updates.append(gr.Slider(value=0.0, visible=False))
         if not ref:
-            info = "No model yet: train one in the **Train** tab."
+            info = NO_MODEL
         elif n:
-            info = f"{n} slider{'s' if n > 1 else ''}, −10…+10; 0 is the training sounds' average."
+            info = SLIDERS_INFO.format(n=n, s="s" if n > 1 else "")
         else:
-            info = "This model has no sliders (its latent analysis is missing)."
+            info = "This model has no sliders (its analysis is missing)."
         mode_info = "choose a model to see which it makes"
         if ref:
             what, mode_info = _describe_corpus(ctx.model(ref))
             info += "  \n" + what
-        return [*updates, info, "", _preset_choices(ctx, ref), gr.Radio(info=mode_info)]
+        usable = gr.Button(interactive=bool(ref))
+        return [
+            *updates,
+            info,
+            "",
+            presets_panel.choices(ctx, ref),
+            gr.Radio(info=mode_info),
+            *[usable] * 3,
+        ]
 
     def warn(ref, *values):
         try:
@@ -322,22 +351,71 @@ def build(ctx: UIContext) -> GenerateTab:
                 values.append(0.0)
         return values
 
+    def spatial_fields(chosen):
+        return gr.Slider(visible=chosen == "stereo"), gr.Row(visible=chosen == "binaural")
+
+    take_names = [
+        "model",
+        "duration",
+        "seed",
+        "variation",
+        "mode_of_take",
+        "density",
+        "level",
+        "like",
+        *form_names(MAX_SLIDERS),
+    ]
+
+    def problems_of(ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like_upload, rest):
+        """Each field's problem, checked without rendering anything."""
+        problems = Problems()
+        problems.check("model", lambda: ctx.model(ref))
+        check_take(
+            problems,
+            seconds=seconds,
+            seed=seed_value,
+            variation=wander,
+            mode=_mode_of(chosen_mode),
+            density=dens,
+            level=lvl,
+        )
+        if like_upload:
+            path = Path(like_upload)
+            why = upload_problem(path, path.name, ctx.max_upload_bytes)
+            if why:
+                problems.by_field["like"] = f"{path.name}: {why}"
+        check_form(problems, TakeForm.parse(rest), ctx.model)
+        return problems
+
+    def check_one(_made, ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like, *rest):
+        found = problems_of(ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like, rest)
+        return found.validations(["made", *take_names])
+
+    def check_pack(
+        _made, ref, count, seconds, seed_value, wander, chosen_mode, dens, lvl, like, *rest
+    ):
+        found = problems_of(ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like, rest)
+        lo, hi = PACK_RANGE
+        if count is None or not lo <= int(count) <= hi:
+            found.by_field["pack_count"] = f"a pack holds {lo} to {hi} takes"
+        return found.validations(["made", take_names[0], "pack_count", *take_names[1:]])
+
     def prepare(ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like_upload, rest):
         """(loaded model, GenerationParams, ExportOptions) from the form's values."""
-        form = _Form.parse(rest)
+        form_values = TakeForm.parse(rest)
         loaded = ctx.model(ref)
-        options = form.export()
+        options = form_values.export()
         like_path = None
         if like_upload:
             like_path = keep_upload(like_upload, ctx.uploads_dir / "like", ctx.max_upload_bytes)
         params = loaded.params(
             float(seconds) if seconds else None,  # a browser sends an empty field as 0
             seed=int(seed_value or 0),
-            sliders=form.slider_values(loaded),
+            sliders=form_values.slider_values(loaded),
             variation=float(DEFAULT_VARIATION if wander is None else wander),
-            spatial=form.spatial(),
-            blend=form.blend(),
-            mode=None if chosen_mode in (None, "", MODEL_MODE) else str(chosen_mode),
+            spatial=form_values.spatial(),
+            blend=form_values.blend(),
+            mode=_mode_of(chosen_mode),
             density=float(DEFAULT_DENSITY if dens is None else dens),
             level=str(lvl or DEFAULT_LEVEL),
             like=like_path,
@@ -346,6 +424,7 @@ def build(ctx: UIContext) -> GenerateTab:
 
     @shown_errors
     def render(
+        made_here,
         ref,
         seconds=None,
         seed_value=0,
@@ -374,10 +453,12 @@ def build(ctx: UIContext) -> GenerateTab:
         exported = take.audio * 10 ** (e.gain_db / 20)  # the level of the file written
         picture = waveform_image(exported)
         spec = spectrogram_image(exported, loaded.sample_rate)
-        return str(e.path), str(e.path), info, picture, spec
+        made_here = [*made_here, str(e.path)][-TAKES_KEPT:]
+        return str(e.path), str(e.path), info, picture, spec, "", made_here
 
     @shown_errors
     def render_pack(
+        made_here,
         ref,
         count,
         seconds=None,
@@ -388,7 +469,6 @@ def build(ctx: UIContext) -> GenerateTab:
         lvl=None,
         like_upload=None,
         *rest,
-        progress=gr.Progress(),  # noqa: B008  (gradio's way of asking for a progress bar)
     ):
         lo, hi = PACK_RANGE
         if count is None or not lo <= int(count) <= hi:
@@ -399,13 +479,11 @@ def build(ctx: UIContext) -> GenerateTab:
         )
         base = safe_name(loaded.name, fallback="take")
         folder = _fresh_folder(ctx.takes_dir / "packs", f"{base}-{params.seed}")
-        takes = []
-        progress((0, n), desc="rendering the pack", unit="takes")
-        for take in iter_takes(loaded, params, options, folder, count=n, stem=base, home=ctx.home):
-            takes.append(take)
-            progress((len(takes), n), desc="rendering the pack", unit="takes")
+        takes = list(iter_takes(loaded, params, options, folder, count=n, stem=base, home=ctx.home))
+        made_here = [*made_here, *(str(t.path) for t in takes)][-TAKES_KEPT:]
         sidecar = folder / f"{base}-pack.json"
-        archive = write_pack_zip(folder / f"{base}-pack.zip", [t.path for t in takes], sidecar)
+        members = [Member(t.path.name, path=t.path) for t in takes]
+        archive = write_zip(folder / f"{base}-pack.zip", [*members, Member(sidecar.name, sidecar)])
         modes = sorted({MODE_WORDS.get(t.mode, t.mode) for t in takes})
         info = (
             f"**{n} takes** ({', '.join(modes)}; seeds {params.seed}…{params.seed + n - 1}) "
@@ -414,77 +492,18 @@ def build(ctx: UIContext) -> GenerateTab:
         players = [gr.Audio(value=str(t.path), label=t.path.name, visible=True) for t in takes] + [
             gr.Audio(value=None, visible=False)
         ] * (PACK_RANGE[1] - n)
-        return [info, gr.File(value=str(archive), visible=True), *players]
+        return [info, gr.File(value=str(archive), visible=True), *players, "", made_here]
 
     @shown_errors
-    def resynthesize(ref, upload, *rest):
-        form = _Form.parse(rest)
-        if not upload:
-            raise UserError("choose an audio file to resynthesize first")
-        path = Path(upload)
-        _check_upload(path, ctx.max_upload_bytes)
-        loaded = ctx.model(ref)
-        values = form.slider_values(loaded)
-        audio = read_mono(path, loaded.sample_rate)
-        if len(audio) == 0:
-            raise UserError(f"{path.name} holds no audio")
-        out = loaded.resynth(audio, rate=loaded.sample_rate, sliders=values)
-        options = form.export()
-        stem = f"{safe_name(path.stem, fallback='input')}-through-{safe_name(loaded.name)}"
-        target = take_path(ctx.ui_dir / "resynth", stem, options.suffix)
-        e = write_resynthesis(
-            loaded, out, loaded.sample_rate, values, options, target, source=path.name
-        )
-        info = f"`{e.path.name}` — {path.name} through {loaded.name}, {_levels(e, options)}"
-        exported = out * 10 ** (e.gain_db / 20)
-        return (
-            str(e.path),
-            str(e.path),
-            info,
-            waveform_image(exported),
-            spectrogram_image(exported, loaded.sample_rate),
-        )
-
-    @shown_errors
-    def save(ref, name, replace, wander, *rest):
-        form = _Form.parse(rest)
-        loaded = ctx.model(ref)
-        labels = describe_sliders(loaded, form.slider_values(loaded))
-        saved = Presets(ctx.home).save(
-            ref,
-            name or "",
-            sliders=labels,
-            variation=float(wander),
-            spatial=form.spatial().to_dict(),
-            overwrite=bool(replace),
-        )
-        gr.Info(f"Saved preset {saved.name!r} for {saved.model_name}.")
-        return _preset_choices(ctx, ref, selected=saved.name)
-
-    @shown_errors
-    def recall(ref, name):
-        if not name:
-            raise UserError("pick a saved preset first")
-        store = Presets(ctx.home)
-        found = store.get(ref, name)
-        values, stale = store.apply(found, controls_of(ref))
-        for label in stale:
-            gr.Warning(f"preset {found.name!r} sets {label!r}, which this model no longer has")
-        slider_values = [values.get(i, 0.0) for i in range(MAX_SLIDERS)]
-        wander = found.variation if found.variation is not None else gr.skip()
-        spatial_fields = [gr.skip()] * 5
-        if found.spatial:
-            s = SpatialOptions.from_dict(found.spatial)
-            spatial_fields = [s.mode, s.width, s.azimuth, s.elevation, s.orbit or 0]
-        return [*slider_values, wander, *spatial_fields]
-
-    @shown_errors
-    def delete(ref, name):
-        if not name:
-            raise UserError("pick a saved preset first")
-        gone = Presets(ctx.home).delete(ref, name)
-        gr.Info(f"Deleted preset {gone.name!r}.")
-        return _preset_choices(ctx, ref)
+    def zip_takes(made_here):
+        takes = [Path(p) for p in made_here or [] if Path(p).is_file()]
+        if not takes:
+            raise UserError("no takes made on this page yet (or their files were removed)")
+        members = [m for take in takes for m in take_members(take)]
+        stamp = f"{datetime.now():%Y-%m-%d-%H%M%S}"
+        path = write_zip(ctx.ui_dir / "zips" / f"takes-{stamp}.zip", members)
+        gr.Info(f"{len(takes)} take(s) and their settings in {path.name}.")
+        return gr.File(value=str(path), visible=True)
 
     def refresh(current):
         choices = model_choices(ctx.home)
@@ -494,12 +513,19 @@ def build(ctx: UIContext) -> GenerateTab:
         return [gr.Dropdown(choices=choices, value=value), *[blend] * MAX_BLEND]
 
     # -- wiring -----------------------------------------------------------------------------
-    form = [mode, width, azimuth, elevation, orbit, file_format, rate, depth, normalize, lufs]
-    form += [*blend_models, *blend_weights, *sliders]
     model.change(
         on_model,
         [model],
-        [*sliders, controls_info, warning, preset, take_mode],
+        [
+            *sliders,
+            controls_info,
+            warning,
+            presets.dropdown,
+            take_mode,
+            generate,
+            generate_pack,
+            resynth.button,
+        ],
         api_name="choose_model",
     )
     gr.on(
@@ -513,91 +539,31 @@ def build(ctx: UIContext) -> GenerateTab:
     randomize.click(randomize_sliders, [model], sliders, api_name="randomize")
     reset.click(lambda: [0.0] * MAX_SLIDERS, None, sliders, api_name="reset")
     dice.click(lambda: secrets.randbelow(SEED_RANGE), None, seed, api_name="dice")
-    outputs = [audio, download, result_info, wave, spectrogram]
+    mode.change(spatial_fields, [mode], [width, binaural], api_name=False)
     take_inputs = [duration, seed, variation, take_mode, density, level, like, *form]
-    generate.click(render, [model, *take_inputs], outputs, api_name="generate")
+    generate.click(
+        render,
+        [made, model, *take_inputs],
+        [audio, download, result_info, wave, spectrogram, status, made],
+        validator=check_one,
+        show_progress_on=[status],
+        api_name="generate",
+    ).success(lambda: gr.Button(interactive=True), None, zip_made, api_name=False)
     generate_pack.click(
         render_pack,
-        [model, pack_count, *take_inputs],
-        [pack_info, pack_zip, *pack_players],
+        [made, model, pack_count, *take_inputs],
+        [pack_info, pack_zip, *pack_players, status, made],
+        validator=check_pack,
+        show_progress_on=[status],
         api_name="generate_pack",
-    )
-    resynth.click(resynthesize, [model, source, *form], outputs, api_name="resynthesize")
-    save_preset.click(
-        save, [model, preset_name, overwrite, variation, *form], preset, api_name="save_preset"
-    )
-    load_preset.click(
-        recall,
-        [model, preset],
-        [*sliders, variation, mode, width, azimuth, elevation, orbit],
-        api_name="recall_preset",
-    )
-    delete_preset.click(delete, [model, preset], preset, api_name="delete_preset")
+    ).success(lambda: gr.Button(interactive=True), None, zip_made, api_name=False)
+    zip_made.click(zip_takes, [made], made_zip, api_name="zip_takes")
     return GenerateTab(model=model, blend_models=blend_models, refresh=refresh)
 
 
-@dataclass
-class _Form:
-    """The settings that generate, resynthesize and save-preset share, in `form` order."""
-
-    mode: str
-    width: float
-    azimuth: float
-    elevation: float
-    orbit: float | None
-    file_format: str
-    rate: str
-    depth: str
-    normalize: bool
-    lufs: float | None
-    blend_models: list[str]
-    blend_weights: list[float]
-    sliders: list[float]
-
-    @classmethod
-    def parse(cls, values) -> _Form:
-        """From the handler's values: the single fields, then the blend models, their weights
-        and the sliders."""
-        singles = len(dataclasses.fields(cls)) - 3
-        head, rest = list(values[:singles]), list(values[singles:])
-        models, rest = rest[:MAX_BLEND], rest[MAX_BLEND:]
-        weights, sliders = rest[:MAX_BLEND], rest[MAX_BLEND:]
-        return cls(*head, blend_models=models, blend_weights=weights, sliders=sliders)
-
-    def slider_values(self, loaded) -> dict[int, float]:
-        """{0-based: value} for each of the model's sliders (hidden ones are not its own)."""
-        count = len(loaded.controls) if loaded.controls else 0
-        return {i: float(v) for i, v in enumerate(self.sliders[:count])}
-
-    def spatial(self) -> SpatialOptions:
-        options = SpatialOptions(
-            mode=self.mode or "mono",
-            width=float(self.width),
-            azimuth=float(self.azimuth),
-            elevation=float(self.elevation),
-            orbit=float(self.orbit) if self.orbit else None,
-        )
-        options.validate()
-        return options
-
-    def blend(self) -> tuple[BlendVoice, ...]:
-        return tuple(
-            BlendVoice(model=ref, weight=float(weight))
-            for ref, weight in zip(self.blend_models, self.blend_weights, strict=True)
-            if ref
-        )
-
-    def export(self) -> ExportOptions:
-        if self.normalize and self.lufs is None:
-            raise UserError("type a loudness target in LUFS (e.g. -14) or untick Normalize")
-        options = ExportOptions(
-            format=self.file_format,
-            sample_rate=int(self.rate),
-            bit_depth=self.depth,
-            lufs=float(self.lufs) if self.normalize else None,
-        )
-        options.validate()
-        return options
+def _mode_of(chosen) -> str | None:
+    """The Mode radio's value as GenerationParams.mode (None: the model's own)."""
+    return None if chosen in (None, "", MODEL_MODE) else str(chosen)
 
 
 def _levels(e, options: ExportOptions) -> str:
@@ -646,29 +612,3 @@ def _fresh_folder(parent: Path, base: str) -> Path:
         candidate = parent / f"{base}-{n}"
     candidate.mkdir(parents=True)
     return candidate
-
-
-def write_pack_zip(path: Path, takes: list[Path], sidecar: Path) -> Path:
-    """One zip of a pack: its takes and its pack JSON, flat, under their (safe) file names."""
-    from distill.atomic import atomic_write
-
-    members = [*takes, sidecar]
-
-    def write(f) -> None:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
-            for member in members:
-                archive.write(member, arcname=safe_name(member.name, fallback="take"))
-
-    atomic_write(path, write)
-    return path
-
-
-def _preset_choices(ctx: UIContext, ref, selected: str | None = None):
-    names = [p.name for p in Presets(ctx.home).list(ref)] if ref else []
-    return gr.Dropdown(choices=names, value=selected if selected in names else None)
-
-
-def _check_upload(path: Path, max_bytes: int) -> None:
-    why = upload_problem(path, path.name, max_bytes)
-    if why:
-        raise UserError(f"{path.name}: {why}")

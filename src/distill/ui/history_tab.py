@@ -1,19 +1,52 @@
 """History tab: recent takes with their thumbnails and parameters; two of them side by side (A/B)
-with the parameters that differ, a joined A/B file, replay and delete — all through
-`distill.library.history.History`, as `distill history …` uses it."""
+with the settings that differ (the players follow A and B), a joined A/B file, replay, delete,
+and a zip of the chosen takes — all through `distill.library.history.History`, as `distill
+history …` uses it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import gradio as gr
 
 from distill.errors import UserError
 from distill.library.history import History
+from distill.library.store import Library
 from distill.ui.common import UIContext, fmt, model_choices, shown_errors
+from distill.ui.zips import Member, write_zip
 
-TABLE_HEADERS = ["id", "created", "model", "seed", "duration (s)", "sliders", "spatial", "blend"]
+TABLE_HEADERS = ["id", "created", "model", "seed", "length (s)", "spatial", "sliders", "blend"]
+# Short columns get the width their content needs (a header never breaks inside a word); the
+# sliders and blend columns share the rest and wrap.
+COLUMN_WIDTHS = ["90px", "165px", "120px", "105px", "95px", "80px", "35%", "20%"]
 LIST_LIMIT = 50
+# What a listener calls each setting a comparison lists (History.compare's dotted keys).
+SETTING_WORDS = {
+    "params.seed": "seed",
+    "params.duration": "duration (s)",
+    "params.variation": "variation",
+    "params.mode": "mode",
+    "params.density": "density",
+    "params.level": "level",
+    "params.like": "like this recording",
+    "params.like_sha256": "like this recording (its content)",
+    "params.spatial.mode": "spatial mode",
+    "params.spatial.width": "stereo width",
+    "params.spatial.azimuth": "direction (°)",
+    "params.spatial.elevation": "height (°)",
+    "params.spatial.orbit": "circling (s per turn)",
+    "model.name": "model",
+    "model.id": "model id",
+    "model.file": "model file",
+    "export.format": "file format",
+    "export.sample_rate": "sample rate (Hz)",
+    "export.bit_depth": "bit depth",
+    "export.lufs": "loudness target (LUFS)",
+    "export.peak_dbfs": "peak ceiling (dBFS)",
+}
+_BLEND_KEY = re.compile(r"params\.blend\.(\d+)\.(\w+)(?:\.(.+))?")
 
 
 @dataclass
@@ -47,7 +80,13 @@ def build(ctx: UIContext) -> HistoryTab:
         elem_id="hist-gallery",
     )
     table = gr.Dataframe(
-        headers=TABLE_HEADERS, label="Parameters", interactive=False, wrap=True, max_height=300
+        headers=TABLE_HEADERS,
+        label="Parameters",
+        interactive=False,
+        wrap=True,
+        max_height=300,
+        column_widths=COLUMN_WIDTHS,
+        elem_id="hist-table",
     )
     with gr.Row():
         pick_a = gr.Dropdown(label="A", choices=[], allow_custom_value=True, elem_id="hist-a")
@@ -72,6 +111,18 @@ def build(ctx: UIContext) -> HistoryTab:
         elem_id="hist-diff",
     )
     result = gr.File(label="File", interactive=False, visible=False, elem_id="hist-file")
+    with gr.Accordion("Download several takes as one zip", open=False):
+        with gr.Row():
+            zip_pick = gr.Dropdown(
+                label="Takes (none chosen = every take listed above)",
+                choices=[],
+                multiselect=True,
+                allow_custom_value=True,  # a script may name takes the page has not listed
+                scale=3,
+                elem_id="hist-zip-pick",
+            )
+            zip_button = gr.Button("Make the zip", scale=1, elem_id="hist-zip")
+        zipped = gr.File(label="Zip", interactive=False, visible=False, elem_id="hist-zip-file")
 
     history = History(ctx.home)
     entry_ids = gr.State([])  # ids in gallery order, for gallery clicks
@@ -95,6 +146,7 @@ def build(ctx: UIContext) -> HistoryTab:
             gr.Dropdown(choices=choices, value=a),
             gr.Dropdown(choices=choices, value=b),
             ids,
+            gr.Dropdown(choices=choices, value=[]),
         )
 
     def select(ids, evt: gr.SelectData):
@@ -108,10 +160,18 @@ def build(ctx: UIContext) -> HistoryTab:
         if not a or not b:
             raise UserError("pick two takes, A and B, first")
         first, second = history.get(a), history.get(b)
-        rows = [[key, _value(va), _value(vb)] for key, va, vb in history.compare(first, second)]
+        rows = _differences(history.compare(first, second))
         if not rows:
             rows = [["(nothing)", "the same settings", "the same settings"]]
         return str(first.audio), str(second.audio), rows
+
+    def follow(a, b):
+        """The players and the differences follow A and B as they change (a pick, a delete):
+        never a comparison of a pair no longer chosen."""
+        try:
+            return do_compare(a, b)
+        except gr.Error:
+            return None, None, []
 
     @shown_errors
     def do_ab_file(a, b):
@@ -127,6 +187,13 @@ def build(ctx: UIContext) -> HistoryTab:
     def do_replay(a):
         if not a:
             raise UserError("pick a take (A) first")
+        gone = _deleted_models(ctx, history.get(a))
+        if gone:
+            names = " and ".join(repr(name) for name in gone)
+            raise UserError(
+                f"this take cannot be rendered again: it blends in {names}, deleted from the "
+                "library since; import that model again to replay it (the kept take still plays)"
+            )
         path = history.replay(a, ctx.ui_dir / "replays")
         gr.Info(f"Rendered again: {path.name}")
         return str(path), str(path)
@@ -144,14 +211,36 @@ def build(ctx: UIContext) -> HistoryTab:
         gr.Info(f"Deleted take {gone.id[:8]}.")
         return gr.Row(visible=False), *refresh(model_ref, None, b)
 
+    @shown_errors
+    def do_zip(chosen, model_ref):
+        listed = [e.id for e in history.list(model_ref or None, limit=LIST_LIMIT)]
+        picked = [i for i in (chosen or []) if i] or listed
+        if not picked:
+            raise UserError("no takes to zip: generate some in the Generate tab first")
+        members = []
+        for entry in (history.get(i) for i in picked):
+            members.append(Member(entry.audio.name, path=entry.audio))
+            members.append(Member(f"{entry.audio.stem}.json", data=entry.sidecar))
+        stamp = f"{datetime.now():%Y-%m-%d-%H%M%S}"
+        path = write_zip(ctx.ui_dir / "zips" / f"history-{stamp}.zip", members)
+        return gr.File(value=str(path), visible=True)
+
     refresh_inputs = [model_filter, pick_a, pick_b]
-    refresh_outputs = [model_filter, gallery, table, pick_a, pick_b, entry_ids]
+    refresh_outputs = [model_filter, gallery, table, pick_a, pick_b, entry_ids, zip_pick]
     refresh_button.click(refresh, refresh_inputs, refresh_outputs, api_name="history_list")
     model_filter.input(refresh, refresh_inputs, refresh_outputs, api_name=False)
     gallery.select(select, [entry_ids], pick_a, api_name=False)
     compare.click(
         do_compare, [pick_a, pick_b], [player_a, player_b, differences], api_name="history_compare"
     )
+    gr.on(
+        [pick_a.change, pick_b.change],
+        follow,
+        [pick_a, pick_b],
+        [player_a, player_b, differences],
+        api_name=False,
+    )
+    zip_button.click(do_zip, [zip_pick, model_filter], zipped, api_name="history_zip")
 
     def show_file():  # the file box stays hidden until it has something to offer
         return gr.File(visible=True)
@@ -189,10 +278,52 @@ def _row(entry) -> list:
         entry.model_name,
         "" if entry.seed is None else entry.seed,
         "" if entry.duration is None else round(entry.duration, 2),
-        ", ".join(f"{k} {v:+.1f}" for k, v in sliders.items()),
         spatial.get("mode", "mono"),
+        ", ".join(f"{k} {v:+.1f}" for k, v in sliders.items()),
         ", ".join(f"{b.get('name')} {fmt(b.get('weight'), 3)} %" for b in blend),
     ]
+
+
+def _deleted_models(ctx: UIContext, entry) -> list[str]:
+    """Names of the take's blend models no longer in the library (its sidecar names them)."""
+    library, gone = Library(ctx.home), []
+    for voice in entry.sidecar.get("blend_models") or []:
+        try:
+            library.resolve(str(voice.get("id") or voice.get("name") or ""))
+        except UserError:
+            gone.append(str(voice.get("name") or voice.get("id")))
+    return gone
+
+
+def _differences(changed: list[tuple[str, object, object]]) -> list[list[str]]:
+    """History.compare's rows in words; a slider by index is left out when its label is
+    listed (the same change, twice)."""
+    labelled = any(key.startswith("sliders.") for key, _, _ in changed)
+    rows = []
+    for key, a, b in changed:
+        if labelled and key.startswith("params.sliders."):
+            continue
+        rows.append([setting_words(key), _value(a), _value(b)])
+    return rows
+
+
+def setting_words(key: str) -> str:
+    """A comparison's dotted key as a listener would say it."""
+    if key in SETTING_WORDS:
+        return SETTING_WORDS[key]
+    if key.startswith("sliders."):
+        return f"slider: {key.removeprefix('sliders.')}"
+    if key.startswith("params.sliders."):
+        return f"slider {int(key.rsplit('.', 1)[1]) + 1}"
+    blend = _BLEND_KEY.fullmatch(key)
+    if blend:
+        number, part, rest = int(blend[1]) + 1, blend[2], blend[3]
+        if part == "model":
+            return f"blend model {number}"
+        if part == "weight":
+            return f"blend {number} weight (%)"
+        return f"blend {number} {part}" + (f" {rest}" if rest else "")
+    return key.removeprefix("params.").replace("_", " ").replace(".", " ")
 
 
 def _value(value) -> str:

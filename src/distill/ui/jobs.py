@@ -7,6 +7,7 @@ training running, and any page opened later polls the same job and shows where i
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 from distill.cli.train_display import Display
 from distill.errors import UserError
 from distill.training.loop import StopFlag
+from distill.training.run import RUN_FILE
 
 log = logging.getLogger("distill.ui")
 
@@ -45,6 +47,9 @@ class JobSnapshot:
     eta_seconds: float | None = None
     error: str | None = None
     ending: list[str] = field(default_factory=list)  # what happened, once it ended
+    budget_minutes: float | None = None  # the run's time limit, if it has one
+    preview_every: int | None = None  # epochs between previews
+    model_id: str | None = None  # the library model the run saved, once it ended
 
     @property
     def active(self) -> bool:
@@ -62,10 +67,13 @@ class _Recorder(Display):
         self.messages: list[str] = []
         self.steps: list[dict] = []
         self.epochs: list[dict] = []
+        self.preview_every: int | None = None
 
     def summary(self, lines: list[str]) -> None:
         super().summary(lines)
         self.summary_lines = list(lines)
+        every = _planned(self.run).get("preview_every")
+        self.preview_every = every if isinstance(every, int) and every > 0 else None
         self.changed()
 
     def step(self, record: dict, epoch: int, step: int, steps_per_epoch: int) -> None:
@@ -105,6 +113,8 @@ class TrainingJob:
         self._version = 0
         self._error: str | None = None
         self._ending: list[str] = []
+        self._cancelled = False  # the page asked it to stop (else a stop is its time limit)
+        self._model_id: str | None = None
 
     # -- starting ------------------------------------------------------------------------------
     def start(self, data_dir: str | Path, *, name: str | None, preset: str, **settings) -> None:
@@ -152,6 +162,7 @@ class TrainingJob:
             self._stop = StopFlag()
             self._recorder = _Recorder(self._stop, self._changed)
             self._state, self._error, self._ending = "running", None, []
+            self._cancelled, self._model_id = False, None
             self._version += 1
             recorder, stop = self._recorder, self._stop
             self._thread = threading.Thread(
@@ -173,39 +184,66 @@ class TrainingJob:
                 "terminal where `distill ui` runs",
             )
         else:
+            # The page stops a run only when asked to; any other stop is the run's time limit,
+            # which is how a time-limited run is meant to end: it finished its budget.
+            cancelled = bool(result.stopped) and self._cancelled
+            entry = self._saved_entry(result)
+            ending = self._ending_lines(result, entry, cancelled)
             self._end(
-                "stopped" if result.stopped else "finished", ending=self._ending_lines(result)
+                "stopped" if cancelled else "finished",
+                ending=ending,
+                model_id=entry.id if entry else None,
             )
 
-    def _end(self, state: str, error: str | None = None, ending: list[str] | None = None) -> None:
+    def _end(
+        self,
+        state: str,
+        error: str | None = None,
+        ending: list[str] | None = None,
+        model_id: str | None = None,
+    ) -> None:
         with self._lock:
             self._state, self._error, self._ending = state, error, ending or []
+            self._model_id = model_id
             self._version += 1
 
-    def _ending_lines(self, result) -> list[str]:
+    def _saved_entry(self, result):
+        """The library entry the run added, or None."""
         from distill.library.store import Library
 
-        last = result.last_epoch
-        if result.stopped:
-            lines = [f"stopped ({result.stopped}) after {result.epochs_completed} epochs"]
-        else:
-            lines = [
-                f"finished {result.epochs_completed} epochs: train "
-                f"{_fmt(last.get('train_total'))}, validation {_fmt(last.get('val_total'))}; "
-                f"best epoch {result.best_epoch}"
-            ]
         try:
-            entry = Library(self.home).find_run(result.run) if result.model_file else None
+            return Library(self.home).find_run(result.run) if result.model_file else None
         except UserError:
-            entry = None
+            return None
+
+    def _ending_lines(self, result, entry, cancelled: bool) -> list[str]:
+        last = result.last_epoch
+        losses = (
+            f"how far its copies are from your sounds: {_fmt(last.get('train_total'))} on the "
+            f"training sounds, {_fmt(last.get('val_total'))} on held-back ones (lower is "
+            f"better); best epoch {result.best_epoch}"
+        )
+        if cancelled:
+            lines = [f"stopped ({result.stopped}) after {result.epochs_completed} epochs"]
+        elif result.stopped:
+            budget = self._recorder.max_seconds if self._recorder else None
+            minutes = f" of {budget / 60:g} min" if budget else ""
+            lines = [f"used its time budget{minutes}: {result.epochs_completed} epochs; {losses}"]
+        else:
+            lines = [f"finished {result.epochs_completed} epochs; {losses}"]
+        if result.ended:
+            lines.append(result.ended)
         if entry is not None:
             lines.append(f"saved to the library as **{entry.name}**: try it in the Generate tab")
         elif result.model_file is None:
             lines.append("no model was written (the weights were not finite)")
         if result.model_file is not None and result.stopped != CANCEL_REASON:
             lines.append(self._report(result, entry))
-        if result.stopped:
-            lines.append(f"resume it later: pick run **{Path(result.run).name}** and press Resume")
+        run = Path(result.run).name
+        if cancelled:
+            lines.append(f"resume it later: pick run **{run}** and press Resume")
+        elif result.stopped:
+            lines.append(f"for more time: pick run **{run}** under Resume and press Resume")
         return lines
 
     def _report(self, result, entry) -> str:
@@ -237,6 +275,7 @@ class TrainingJob:
             if self._thread is None or not self._thread.is_alive():
                 return False
             self._stop.request(reason)
+            self._cancelled = True
             if self._state == "running":
                 self._state = "stopping"
             self._version += 1
@@ -258,6 +297,7 @@ class TrainingJob:
                 version=self._version,
                 error=self._error,
                 ending=list(self._ending),
+                model_id=self._model_id,
             )
             if recorder is None:
                 return snap
@@ -268,6 +308,8 @@ class TrainingJob:
             snap.epochs = list(recorder.epochs)
             snap.position = recorder.position
             snap.total_epochs = recorder.total_epochs
+            snap.budget_minutes = recorder.max_seconds / 60 if recorder.max_seconds else None
+            snap.preview_every = recorder.preview_every
             if snap.active and recorder.position is not None:  # (both need a step done)
                 snap.fraction = recorder.fraction()
                 snap.eta_seconds = recorder.eta_seconds()
@@ -287,6 +329,15 @@ class TrainingJob:
         if recorder.position:
             where += f", epoch {recorder.epoch_of(recorder.position[0])}"
         return where + ")"
+
+
+def _planned(run: Path | None) -> dict:
+    """The run's training settings, from the run.json the session wrote before the loop."""
+    try:
+        training = json.loads((Path(run) / RUN_FILE).read_text(encoding="utf-8"))["training"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return training if isinstance(training, dict) else {}
 
 
 def _fmt(value) -> str:

@@ -1,6 +1,7 @@
 """Library tab: the models table with search, a model's details (training summary, sliders with
-their safe ranges), rename, description and tags, delete (after a confirmation) and import of a
-`.distill` file — `distill.library.store.Library`, as `distill model …` uses it."""
+their safe ranges), rename, description and tags (the boxes hold the chosen model's own), delete
+(after a confirmation), download as a `.distill` file and import of one —
+`distill.library.store.Library`, as `distill model …` uses it."""
 
 from __future__ import annotations
 
@@ -50,13 +51,18 @@ def build(ctx: UIContext) -> LibraryTab:
     details = gr.Markdown(elem_id="lib-details")
     with gr.Accordion("Rename, describe", open=False):
         with gr.Row():
-            new_name = gr.Textbox(label="New name", scale=3)
-            rename = gr.Button("Rename", scale=1)
+            new_name = gr.Textbox(label="Name", scale=3, elem_id="lib-new-name")
+            rename = gr.Button("Rename", scale=1, elem_id="lib-rename")
         with gr.Row():
-            description = gr.Textbox(label="Description", scale=3)
-            tags = gr.Textbox(label="Tags (comma-separated)", scale=2)
-            describe = gr.Button("Save description and tags", scale=1)
-    delete = gr.Button("Delete this model…", variant="stop", elem_id="lib-delete")
+            description = gr.Textbox(label="Description", scale=3, elem_id="lib-description")
+            tags = gr.Textbox(label="Tags (comma-separated)", scale=2, elem_id="lib-tags")
+            describe = gr.Button("Save description and tags", scale=1, elem_id="lib-describe")
+    with gr.Row():
+        export = gr.Button("Download this model (.distill)", elem_id="lib-export")
+        delete = gr.Button("Delete this model…", variant="stop", elem_id="lib-delete")
+    exported = gr.File(
+        label="Model file", interactive=False, visible=False, elem_id="lib-export-file"
+    )
     with gr.Row(visible=False) as confirm_row:
         confirm_text = gr.Markdown()
         confirm = gr.Button("Yes, delete it", variant="stop", elem_id="lib-confirm-delete")
@@ -80,9 +86,23 @@ def build(ctx: UIContext) -> LibraryTab:
 
     @shown_errors
     def show(ref):
+        """The details, and the edit boxes filled with this model's own name, description and
+        tags (never what was typed for the model shown before)."""
         if not ref:
-            return "The library is empty: train a model in the **Train** tab, or import one."
-        return _details(library.resolve(ref))
+            empty = "The library is empty: train a model in the **Train** tab, or import one."
+            return empty, "", "", ""
+        entry = library.resolve(ref)
+        return _details(entry), entry.name, entry.description or "", ", ".join(entry.tags)
+
+    @shown_errors
+    def do_export(ref):
+        if not ref:
+            raise UserError("pick a model first")
+        entry = library.resolve(ref)
+        folder = ctx.ui_dir / "exports" / (entry.id or "file")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = library.export(entry, folder, overwrite=True)
+        return gr.File(value=str(path), visible=True)
 
     def pick(rows, evt: gr.SelectData):
         """A click in the table selects that row's model."""
@@ -99,7 +119,7 @@ def build(ctx: UIContext) -> LibraryTab:
         old = library.resolve(ref)
         entry = library.rename(old, name or "")
         gr.Info(f"Renamed {old.name} to {entry.name}.")
-        return *refresh(text, entry.id), ""
+        return *refresh(text, entry.id), entry.name
 
     @shown_errors
     def do_describe(ref, text_description, text_tags, text):
@@ -138,7 +158,7 @@ def build(ctx: UIContext) -> LibraryTab:
 
     search_button.click(list_models, [search], table, api_name="library_search")
     search.submit(list_models, [search], table, api_name=False)
-    model.change(show, [model], details, api_name=False)
+    model.change(show, [model], [details, new_name, description, tags], api_name=False)
     table.select(pick, [table], model, api_name=False)
     rename.click(do_rename, [model, new_name, search], [table, model, new_name], api_name=False)
     describe.click(
@@ -148,6 +168,7 @@ def build(ctx: UIContext) -> LibraryTab:
     keep.click(lambda: gr.Row(visible=False), None, confirm_row, api_name=False)
     confirm.click(do_delete, [model, search], [confirm_row, table, model], api_name=False)
     import_button.click(do_import, [upload, search], [table, model], api_name="import_model")
+    export.click(do_export, [model], exported, api_name="export_model")
     return LibraryTab(
         search=search,
         refresh=refresh,
@@ -176,7 +197,11 @@ def _model_id(row: list) -> str:
 
 def _details(entry) -> str:
     data = entry.to_dict()
-    losses = ", ".join(f"{k} {fmt(v)}" for k, v in data["final_losses"].items()) or "-"
+    final = data["final_losses"]
+    losses = (
+        f"{fmt(final.get('train_total'))} on its training sounds, "
+        f"{fmt(final.get('val_total'))} on held-back ones (lower is better)"
+    )
     stopped = entry.training.get("stopped")
     epochs = "-" if entry.epochs is None else str(entry.epochs)
     if data["best_epoch"]:
@@ -194,8 +219,8 @@ def _details(entry) -> str:
         f"- **id** `{entry.id}`" + (f" — tags: {', '.join(entry.tags)}" if entry.tags else ""),
         f"- **trained** {entry.trained or '-'} on {dataset}",
         f"- **preset** {entry.training.get('preset') or '-'}, **epochs** {epochs}",
-        f"- **final losses** {losses}",
-        f"- **latent** {entry.latent_dim} dimensions",
+        f"- **how far its copies are from your sounds** {losses}",
+        f"- **sound descriptors** (latent size) {entry.latent_dim}",
         f"- **file** `{entry.path}`",
     ]
     controls = _controls(entry.path)

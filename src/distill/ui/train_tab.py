@@ -1,6 +1,7 @@
 """Train tab: start, cancel and resume the app's one background training (jobs.TrainingJob over
 `distill.training.session`), and watch it: progress and ETA, a live loss chart per component,
-the configuration summary, the log and the preview players as previews are written.
+the configuration summary, the log and the preview players as previews are written (and when
+the next ones come); once it has saved a model, a step to the Generate tab with it.
 
 A gr.Timer polls the job every POLL_SECONDS; a page redraws only when the job's version moved, so
 a page opened (or reopened) at any time shows the training where it is.
@@ -31,13 +32,15 @@ class TrainTab:
     folder: gr.Textbox
     tab_select_outputs: list  # what refreshing the tab updates
     refresh_runs: object  # fn() → dropdown update
+    trained: gr.Textbox  # (hidden) id of the model the last run saved: it changes once per run
+    go_generate: gr.Button  # shown once a run has saved a model
 
 
 def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
     gr.Markdown(
         "Train a model on a folder of recordings. Training runs in the background: you can close "
-        "this page and come back. A 0 in a number field means the preset's value; **auto** picks "
-        "the preset from the number of files."
+        "this page and come back. Leave a number empty and the **preset** chooses it; **auto** "
+        "picks the preset from how many sounds you have."
     )
     with gr.Row():
         folder = gr.Textbox(label="Folder of recordings", scale=3, elem_id="train-folder")
@@ -47,13 +50,35 @@ def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
         )
     with gr.Row():
         # No minimum/maximum: the training config's validation names the valid range.
-        # An empty number field shows (and sends) 0: 0 means "the preset's value" here.
-        preset_value = "0 = the preset's"
-        epochs = gr.Number(label="Epochs", info=preset_value, precision=0, elem_id="train-epochs")
-        batch_size = gr.Number(label="Batch size", info=preset_value, precision=0)
-        learning_rate = gr.Number(label="Learning rate", info=preset_value)
-        latent_dim = gr.Number(label="Latent size", info=preset_value, precision=0)
-        max_minutes = gr.Number(label="Max minutes", info="0 = no time limit")
+        # Empty (or 0) means "the preset's value".
+        max_minutes = gr.Number(
+            label="Time limit (minutes)",
+            info="empty = no limit: it stops when it has learned what it can",
+            elem_id="train-minutes",
+        )
+        epochs = gr.Number(
+            label="Epochs",
+            info="how many times it listens through all your sounds; empty = the preset's "
+            "number (with a time limit: as many as fit)",
+            precision=0,
+            elem_id="train-epochs",
+        )
+    with gr.Accordion("Advanced (empty = the preset chooses)", open=False), gr.Row():
+        batch_size = gr.Number(
+            label="Sounds per step (batch size)",
+            info="more: steadier learning, more memory",
+            precision=0,
+        )
+        learning_rate = gr.Number(
+            label="Learning speed (learning rate)",
+            info="too high and it goes wrong, too low and it learns slowly",
+        )
+        latent_dim = gr.Number(
+            label="Sound descriptors (latent size)",
+            info="how many numbers describe a moment of sound: more hold more detail and "
+            "need more sounds",
+            precision=0,
+        )
     with gr.Row():
         start = gr.Button("Start training", variant="primary", elem_id="train-start")
         cancel = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -69,6 +94,10 @@ def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
         )
 
     status = gr.Markdown("No training is running.", elem_id="train-status")
+    go_generate = gr.Button(
+        "Go to Generate with this model →", variant="primary", visible=False, elem_id="train-go"
+    )
+    trained = gr.Textbox(visible=False)  # the id of the model the run saved
     chart = gr.Image(
         label="Loss per component (log scale)",
         type="pil",
@@ -76,13 +105,15 @@ def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
         interactive=False,
         elem_id="train-chart",
     )
-    with gr.Accordion("Previews (written every few epochs)", open=True), gr.Row():
-        previews = [
-            gr.Audio(
-                type="filepath", visible=False, interactive=False, elem_id=f"train-preview-{i}"
-            )
-            for i in range(MAX_PREVIEWS)
-        ]
+    with gr.Accordion("Previews: what the model makes so far", open=True):
+        preview_note = gr.Markdown(_preview_note(job.snapshot(), []), elem_id="train-preview-note")
+        with gr.Row():
+            previews = [
+                gr.Audio(
+                    type="filepath", visible=False, interactive=False, elem_id=f"train-preview-{i}"
+                )
+                for i in range(MAX_PREVIEWS)
+            ]
     with gr.Row():
         config = gr.Textbox(label="Configuration", lines=7, interactive=False, max_lines=12)
         log_box = gr.Textbox(label="Log", lines=7, interactive=False, max_lines=12, autoscroll=True)
@@ -144,17 +175,32 @@ def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
         if [str(f) for f in files] != shown.get("previews"):
             players = _preview_updates(files)
         summary = "\n".join(snap.summary)
+        saved = snap.model_id if snap.state in ("finished", "stopped") else None
         return [
             _status(snap),
             image,
             summary if summary != shown.get("summary") else gr.skip(),
             "\n".join(snap.messages[-LOG_LINES:]),
             gr.Button(interactive=snap.active),
+            _preview_note(snap, files),
             *players,
+            gr.Button(visible=bool(saved)),
+            saved or "",
             {"version": snap.version, "previews": [str(f) for f in files], "summary": summary},
         ]
 
-    poll_outputs = [status, chart, config, log_box, cancel, *previews, seen]
+    poll_outputs = [
+        status,
+        chart,
+        config,
+        log_box,
+        cancel,
+        preview_note,
+        *previews,
+        go_generate,
+        trained,
+        seen,
+    ]
     timer.tick(poll, [seen], poll_outputs, show_progress="hidden", api_name=False)
     settings = [folder, name, preset, epochs, batch_size, learning_rate, latent_dim, max_minutes]
     start.click(start_training, settings, None, api_name="start_training").then(
@@ -168,6 +214,8 @@ def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
         folder=folder,
         tab_select_outputs=[run_choice],
         refresh_runs=refresh_runs,
+        trained=trained,
+        go_generate=go_generate,
     )
 
 
@@ -185,10 +233,12 @@ def _status(snap: JobSnapshot) -> str:
         head = f"**Preparing**{run}: reading and caching the sounds…"
     else:
         epoch, step, per_epoch = snap.position
-        total = f"/{snap.total_epochs}" if snap.total_epochs else ""
+        total = f" of {snap.total_epochs}" if snap.total_epochs else ""
         head = f"**Training**{run} — epoch {epoch}{total}, step {step}/{per_epoch}"
         if snap.fraction is not None:
             head += f" — {100 * snap.fraction:.0f} %"
+            if snap.budget_minutes:
+                head += f" of its {snap.budget_minutes:g} min"
         if snap.eta_seconds is not None:
             head += f" — ETA {_duration(snap.eta_seconds)}"
         if snap.steps:
@@ -198,6 +248,26 @@ def _status(snap: JobSnapshot) -> str:
     if snap.state == "stopping":
         head += "\n\n**Stopping** after this step: saving a checkpoint and the model…"
     return head
+
+
+def _preview_note(snap: JobSnapshot, files: list[Path]) -> str:
+    """What the previews are and when the next ones come."""
+    every = snap.preview_every
+    if files:
+        epoch = int(files[0].parent.name.removeprefix("epoch-") or 0)
+        note = (
+            f"Epoch {epoch}: one of your sounds (*original*) and the model's copy of it "
+            "(*reconstruction*), and new sounds from random points (*latent*)."
+        )
+        if snap.active and every:
+            note += f" The next previews come after epoch {epoch - epoch % every + every}."
+        return note
+    if not snap.active:
+        return "While a model trains, short sounds it makes appear here every few epochs."
+    when = f"after epoch {every}" if every else "after the first few epochs"
+    now = f" (now at epoch {snap.position[0]})" if snap.position else ""
+    again = f", then every {every} epochs" if every else ""
+    return f"The first previews come {when}{now}{again}, and when the training ends."
 
 
 def _duration(seconds: float) -> str:

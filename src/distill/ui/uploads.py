@@ -26,13 +26,20 @@ class SavedUploads:
     folder: Path | None  # None when no file was accepted
     copied: list[str] = field(default_factory=list)  # names in `folder`
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (name as sent, why)
+    skipped: int = 0  # files of other kinds left out of a whole folder (only_audio)
 
 
 def save_uploads(
-    files: list[str | Path], uploads_dir: Path, set_name: str, max_bytes: int
+    files: list[str | Path],
+    uploads_dir: Path,
+    set_name: str,
+    max_bytes: int,
+    *,
+    only_audio: bool = False,
 ) -> SavedUploads:
     """Copy the acceptable `files` (paths of the server's temporary copies) into a new folder
-    `uploads_dir/<safe set_name>` (`-2`, `-3` … if taken)."""
+    `uploads_dir/<safe set_name>` (`-2`, `-3` … if taken). With `only_audio` (a whole folder was
+    sent) files whose extension is not audio are counted as skipped, not listed as refused."""
     if not files:
         raise UserError("no files to upload: drop some audio files on the upload box first")
     result = SavedUploads(folder=None)
@@ -41,6 +48,9 @@ def save_uploads(
         source = Path(file)
         sent = source.name
         name = safe_name(sent, fallback="audio")
+        if only_audio and Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
+            result.skipped += 1
+            continue
         why = upload_problem(source, name, max_bytes)
         if why:
             result.rejected.append((sent, why))
