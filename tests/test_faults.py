@@ -490,3 +490,99 @@ def test_import_errors_name_the_users_file(tmp_path):
     path.write_bytes(bytes(raw))
     line = one_line_error(distill(tmp_path / "home", "model", "import", str(path)), "altered")
     assert "friends model.distill" in line and ".incoming" not in line
+
+
+# --- 2. resynthesis of long inputs in bounded memory ----------------------------------------------
+
+RSS_AT_EXIT = (
+    "import atexit, resource, sys; atexit.register(lambda: print('peak RSS', "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)); "
+    "from distill.cli.app import main; main()"
+)
+
+
+def long_input(path: Path, seconds: float) -> Path:
+    """Notes and noise bursts, written block by block."""
+    rate, block = 48_000, 480_000
+    with sf.SoundFile(path, "w", rate, 1, subtype="PCM_16") as f:
+        for start in range(0, round(seconds * rate), block):
+            t = (start + np.arange(min(block, round(seconds * rate) - start))) / rate
+            f.write(
+                0.3 * np.sin(2 * np.pi * 330 * t) * np.exp(-3 * (t % 1.0)) + 0.02 * (t % 2 < 0.1)
+            )
+    return path
+
+
+def test_long_resynthesis_memory_does_not_grow_with_the_input(tmp_path):
+    """2 and 4 minutes peak at the same RSS (the whole-array path grew ~190 MB a minute). An
+    untrained small model with a one-step inverse keeps it fast; the inverse's cost is not what
+    grew."""
+    spectral = SpectralConfig(nnls_iterations=1, refine_iterations=0)
+    config = ModelConfig.for_spectral(spectral, channels=(4, 8, 8, 16, 16), latent_dim=LATENT)
+    stats = ChannelStats(mean=(-11.0, 0.0), std=(3.5, 0.35))
+    model = model_file.save_model_file(
+        tmp_path / "cheap.distill", ConvVAE(config), ModelMetadata(config, spectral, stats)
+    )
+    peaks = []
+    for minutes in (2, 4):
+        source = long_input(tmp_path / f"{minutes} min.wav", minutes * 60)
+        out = tmp_path / f"{minutes} min out.flac"
+        args = ["resynth", str(model), str(source), str(out)]
+        result = distill(tmp_path / "home", *args, entry=[sys.executable, "-c", RSS_AT_EXIT])
+        assert result.returncode == 0, result.stderr
+        assert f"resynthesizing {minutes} min 00 s through cheap" in result.stderr
+        assert sf.info(out).frames == minutes * 60 * 48_000
+        peaks.append(int(result.stderr.strip().splitlines()[-1].split()[-1]))
+    assert peaks[1] - peaks[0] < 120, peaks
+
+
+def test_streamed_resynthesis_is_the_whole_array_one(tiny_model, tmp_path):
+    """25 s: more than one analysis and synthesis segment (2 048 frames, 21.8 s)."""
+    from distill.generation.loaded import open_model_file
+
+    source = long_input(tmp_path / "in.wav", 25.0)
+    out = tmp_path / "out.wav"
+    args = ["resynth", "tiny", str(source), str(out), "--bit-depth", "32f", "--slider", "1=3"]
+    result = distill(tiny_model.home, *args)
+    assert result.returncode == 0, result.stderr
+    streamed, rate = sf.read(out, dtype="float32")
+    gain = json.loads(out.with_suffix(".json").read_text())["export"]["gain_db"]
+
+    loaded = open_model_file(tiny_model.model_file, device="cpu")
+    audio, _ = sf.read(source, dtype="float32")
+    whole = loaded.resynth(audio, sliders=["1=3"]) * np.float32(10 ** (gain / 20))
+    assert rate == 48_000 and len(streamed) == len(whole) == len(audio)
+    # the same up to float rounding (torch's thread count differs between the two processes)
+    assert np.abs(streamed - whole).max() < 1e-3 * np.abs(whole).max()
+
+
+@pytest.mark.parametrize(
+    ("format", "depth", "lufs"), [("wav", "24", None), ("flac", "16", -14.0), ("ogg", "24", -16.0)]
+)
+def test_export_in_blocks_is_the_whole_array_export(tmp_path, format, depth, lufs):
+    from distill.audio.write import ExportOptions, write_audio
+    from distill.audio.write_long import write_audio_blocks
+
+    rate, n = 48_000, 48_000 * 12 + 1234
+    t = np.arange(n) / rate
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(t)) + 0.2 * (t % 3 < 0.1)).astype(
+        np.float32
+    )
+    options = ExportOptions(format=format, bit_depth=depth, lufs=lufs)
+    whole = write_audio(tmp_path / f"a.{format}", x, rate, options, sidecar={"k": 1})
+    blocks = (x[i : i + 7777] for i in range(0, n, 7777))
+    streamed = write_audio_blocks(
+        tmp_path / f"b.{format}", blocks, rate, options, sidecar={"k": 1}, in_memory_seconds=0
+    )
+    assert streamed.frames == whole.frames and streamed.gain_db == pytest.approx(
+        whole.gain_db, abs=1e-4
+    )
+    assert streamed.peak_dbfs == pytest.approx(whole.peak_dbfs, abs=1e-3)
+    a, _ = sf.read(tmp_path / f"a.{format}", dtype="float32")
+    b, _ = sf.read(tmp_path / f"b.{format}", dtype="float32")
+    if format != "ogg":
+        assert np.array_equal(a, b)
+    assert json.loads((tmp_path / "b.json").read_text())["export"]["frames"] == n
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"a.{format}", "a.json", f"b.{format}", "b.json"]
+    )  # no spool or temp file left

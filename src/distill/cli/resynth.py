@@ -2,13 +2,17 @@
 
 The output has the input's sample rate (when it is one Distill exports: 44.1, 48 or 96 kHz;
 otherwise 48 kHz) and exactly its length, so it lines up sample for sample in a DAW. Multichannel
-input is downmixed to mono first.
+input is downmixed to mono first. Any length runs in bounded memory (the input, its frames and the
+output are streams; only the latents are held), with an estimate of the time left on stderr.
 """
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 
@@ -26,6 +30,9 @@ from distill.cli.common import (
     shared,
 )
 from distill.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXPORT_RATES = (44_100, 48_000, 96_000)
 FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg"}
@@ -66,31 +73,23 @@ def resynth_command(
             else f"file not found: {in_file}: check the path"
         )
 
-    import numpy as np
-    import soxr
-
-    from distill.audio.read import probe, read_mono
+    from distill.audio.read import probe
     from distill.generation.loaded import load
-    from distill.generation.render import describe_sliders, write_resynthesis
+    from distill.generation.render import describe_sliders
 
     info = probe(in_file)
+    if info.frames == 0:
+        raise UserError(f"{in_file.name} holds no audio")
     rate = info.sample_rate if info.sample_rate in EXPORT_RATES else 48_000
     options = export_options(format, rate, bit_depth, lufs)
     loaded = load(model, home=home, device=device)
     values = loaded.slider_values(slider or [])
-    audio = read_mono(in_file, loaded.sample_rate)
-    if len(audio) == 0:
-        raise UserError(f"{in_file.name} holds no audio")
-    out = loaded.resynth(audio, sliders={k: v for k, v in values.items()})
-    if rate != loaded.sample_rate:
-        out = soxr.resample(out, loaded.sample_rate, rate, quality="HQ").astype(np.float32)
     # exactly the input's length at the output rate: sample-aligned in a DAW
     target = info.frames if rate == info.sample_rate else round(info.duration * rate)
-    out = np.pad(out[:target], (0, max(0, target - len(out))))
+    progress = Progress(info.duration, loaded.sample_rate, loaded.name)
+    result = _write(loaded, in_file, values, rate, target, options, out_file, progress)
+    progress.done()
     sliders = describe_sliders(loaded, values)
-    result = write_resynthesis(
-        loaded, out, rate, values, options, out_file, source=str(in_file.resolve())
-    )
     if json_output:
         echo_json(
             {
@@ -105,3 +104,139 @@ def resynth_command(
         )
     else:
         say(f"{result.path}  ({target / rate:.2f} s at {rate} Hz, through {loaded.name})")
+
+
+def _write(loaded, in_file: Path, values, rate: int, target: int, options, out_file, progress):
+    """Resynthesize `in_file` through `loaded` and export it, all as a stream of blocks: memory
+    stays at a few segments whatever the input's length (generation.resynth holds it whole)."""
+    from distill.audio.write_long import write_audio_blocks
+    from distill.generation.render import describe_sliders
+
+    labels = describe_sliders(loaded, values)
+    return write_audio_blocks(
+        out_file,
+        _resynthesized(loaded, in_file, values, rate, target, progress),
+        rate,
+        options,
+        tags={
+            "title": f"{in_file.stem} through {loaded.name}",
+            "model": loaded.name,
+            "sliders": ", ".join(f"{k}={v:g}" for k, v in labels.items()) or "none",
+        },
+        sidecar={  # as generation.render.write_resynthesis writes it
+            "format": "distill-resynthesis",
+            "model": {"name": loaded.name, "id": loaded.model_id, "file": str(loaded.path)},
+            "input": str(in_file.resolve()),
+            "sliders": {str(k): v for k, v in values.items()},
+            "sliders_by_label": labels,
+        },
+    )
+
+
+def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progress):
+    """The model's version of `in_file`, as float32 blocks at `rate` Hz, `target` samples in all.
+
+    The input is read twice (the IF mask needs its loudest moment first), its frames encoded on
+    the chunk grid as they come (model.grid.encode_stream); the latents (D floats a half second)
+    are all that is kept; they decode lazily into one segmented inverse with one running phase
+    (spectral.long), as generation.resynth does on a whole array."""
+    import numpy as np
+    import soxr
+
+    from distill.audio.read import iter_mono_blocks
+    from distill.generation.frames import DecodedFrames
+    from distill.model.grid import encode_stream
+    from distill.spectral.long import LongAnalysis, iter_synthesize_long
+
+    spectral, stats = loaded.metadata.spectral, loaded.metadata.stats
+    analysis = LongAnalysis(
+        lambda: progress.counted(iter_mono_blocks(in_file, spectral.sample_rate), "read"),
+        spectral,
+    )
+    latents, _ = encode_stream(
+        loaded.model, (stats.normalize(s) for s in analysis), stats, spectral
+    )
+    offset = loaded.slider_offset(values)
+    if offset is not None:
+        latents = latents + offset.to(latents)
+    blocks = iter_synthesize_long(
+        DecodedFrames(loaded.model, latents), spectral, length=analysis.length, stats=stats
+    )
+    resampler = (
+        soxr.ResampleStream(spectral.sample_rate, rate, 1, dtype="float32", quality="HQ")
+        if rate != spectral.sample_rate
+        else None
+    )
+    written = 0
+    for block in progress.counted(blocks, "render"):
+        if resampler is not None:
+            block = resampler.resample_chunk(block)
+        block = block[: target - written]
+        written += len(block)
+        yield block
+    if resampler is not None:
+        tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        tail = tail[: target - written]
+        written += len(tail)
+        yield tail
+    if written < target:
+        yield np.zeros(target - written, dtype=np.float32)
+
+
+class Progress:
+    """How long a resynthesis will take, on stderr: the input is read twice, then rendered.
+
+    Each stage's share of the time was measured on a 10 min input (bench/resynth_memory.py); the
+    time left is the time so far × (1 − share done) ÷ share done. A line at most every 10 s (one
+    line rewritten in place on a terminal); nothing for inputs under a minute in a pipe.
+    """
+
+    SHARES: ClassVar[dict[str, float]] = {"read": 0.12, "render": 0.76}  # reading runs twice
+    EVERY_S = 10.0
+
+    def __init__(self, seconds: float, sample_rate: int, model: str) -> None:
+        self.expected = max(1.0, seconds * sample_rate)  # samples of a pass, at the model's rate
+        self.terminal = sys.stderr.isatty()
+        self.show = self.terminal or seconds >= 60
+        self.started = self.last = time.monotonic()
+        self.share = 0.0
+        if self.show:
+            say(
+                f"resynthesizing {_duration(seconds)} through {model}: the input is read twice, "
+                "then rendered",
+                err=True,
+            )
+
+    def counted(self, blocks: Iterable[np.ndarray], stage: str) -> Iterator[np.ndarray]:
+        """`blocks` passed through, their samples counted towards the estimate."""
+        base, share, seen = self.share, self.SHARES[stage], 0
+        for block in blocks:
+            yield block
+            seen += len(block)
+            self._tick(base + share * min(1.0, seen / self.expected))
+        self.share = base + share
+
+    def _tick(self, share: float) -> None:
+        now = time.monotonic()
+        if not self.show or now - self.last < (1.0 if self.terminal else self.EVERY_S):
+            return
+        self.last = now
+        elapsed = now - self.started
+        left = f", about {_duration(elapsed * (1 - share) / share)} left" if share > 0.02 else ""
+        text = f"resynthesis {100 * share:.0f} % after {_duration(elapsed)}{left}"
+        sys.stderr.write(f"\r\033[K{text}" if self.terminal else text + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.show and self.terminal:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

@@ -52,18 +52,40 @@ def analyze(
     """(B, T) float32 audio at cfg.sample_rate → (B, 2, n_mels, 1 + T // hop), unnormalized."""
     bands = bands or mel_bands(cfg)
     spec = stft(audio.to(torch.float32), cfg) / magnitude_scale(cfg)  # (B, F, N) complex
+    band_mag, deviation = analysis_bands(spec, cfg, bands)
+    peak_db = band_db(band_mag).amax(dim=(1, 2), keepdim=True)
+    return assemble(band_mag, deviation, peak_db, cfg)
+
+
+def analysis_bands(
+    spec: torch.Tensor, cfg: SpectralConfig, bands: MelBands
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scaled STFT frames (B, F, N) → band magnitudes and IF deviations, (B, M, N) each.
+
+    Frame n's IF comes from the phase of frame n − 1 (zero before the first): a caller that
+    analyses a signal in segments passes one frame more on the left and drops its values.
+    """
     power = spec.real.square() + spec.imag.square()
     weights = bands.weights.to(power)  # (M, F)
     band_mag = torch.einsum("mf,bfn->bmn", weights, power.sqrt())
-    log_mag = torch.log(torch.clamp(band_mag, min=cfg.log_floor))
-
     freqs = bin_frequencies(spec, cfg)
     band_power = torch.einsum("mf,bfn->bmn", weights, power)
     band_freq = torch.einsum("mf,bfn->bmn", weights, power * freqs) / band_power.clamp(min=1e-30)
     deviation = (band_freq - bands.center.to(power)[:, None]) / bands.half_width.to(power)[:, None]
+    return band_mag, deviation
 
-    db = 20 * torch.log10(torch.clamp(band_mag, min=1e-12))
-    peak_db = db.amax(dim=(1, 2), keepdim=True)
+
+def band_db(band_mag: torch.Tensor) -> torch.Tensor:
+    return 20 * torch.log10(torch.clamp(band_mag, min=1e-12))
+
+
+def assemble(
+    band_mag: torch.Tensor, deviation: torch.Tensor, peak_db: torch.Tensor, cfg: SpectralConfig
+) -> torch.Tensor:
+    """(B, 2, M, N): log magnitude, and IF where the band is within if_mask_db of `peak_db` (the
+    signal's loudest band-frame, dB) and above the floor."""
+    log_mag = torch.log(torch.clamp(band_mag, min=cfg.log_floor))
+    db = band_db(band_mag)
     floor_db = 20 * math.log10(cfg.log_floor)
     audible = (db > peak_db - cfg.if_mask_db) & (db > floor_db)
     inst_freq = torch.where(audible, deviation, torch.zeros_like(deviation))
