@@ -98,7 +98,7 @@ def build(ctx: UIContext) -> GenerateTab:
         duration = gr.Number(
             None,
             label="Duration (s)",
-            info="empty or 0 = the model's typical length (a one-shot: its natural decay); "
+            info="0 = the model's typical length (a one-shot: its natural decay); "
             f"{MIN_SECONDS:g} to {MAX_SECONDS:g} (one-shots from {MIN_ONESHOT_SECONDS:g})",
             elem_id="gen-duration",
         )

@@ -19,8 +19,8 @@ from distill.ui.zips import Member, write_zip
 
 TABLE_HEADERS = ["id", "created", "model", "seed", "length (s)", "spatial", "sliders", "blend"]
 # Short columns get the width their content needs (a header never breaks inside a word); the
-# sliders and blend columns share the rest and wrap.
-COLUMN_WIDTHS = ["90px", "165px", "120px", "105px", "95px", "80px", "35%", "20%"]
+# sliders and blend columns share the rest and wrap. Together 100 %: nothing is cut off.
+COLUMN_WIDTHS = ["8%", "14%", "10%", "8%", "10%", "7%", "27%", "16%"]  # of the table's width
 LIST_LIMIT = 50
 # What a listener calls each setting a comparison lists (History.compare's dotted keys).
 SETTING_WORDS = {

@@ -39,7 +39,7 @@ class TrainTab:
 def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
     gr.Markdown(
         "Train a model on a folder of recordings. Training runs in the background: you can close "
-        "this page and come back. Leave a number empty and the **preset** chooses it; **auto** "
+        "this page and come back. Leave a number at 0 and the **preset** chooses it; **auto** "
         "picks the preset from how many sounds you have."
     )
     with gr.Row():
@@ -50,20 +50,20 @@ def build(ctx: UIContext, job: TrainingJob) -> TrainTab:
         )
     with gr.Row():
         # No minimum/maximum: the training config's validation names the valid range.
-        # Empty (or 0) means "the preset's value".
+        # 0 (what an empty field shows and sends) means "the preset's value".
         max_minutes = gr.Number(
             label="Time limit (minutes)",
-            info="empty = no limit: it stops when it has learned what it can",
+            info="0 = no limit: it stops when it has learned what it can",
             elem_id="train-minutes",
         )
         epochs = gr.Number(
             label="Epochs",
-            info="how many times it listens through all your sounds; empty = the preset's "
+            info="how many times it listens through all your sounds; 0 = the preset's "
             "number (with a time limit: as many as fit)",
             precision=0,
             elem_id="train-epochs",
         )
-    with gr.Accordion("Advanced (empty = the preset chooses)", open=False), gr.Row():
+    with gr.Accordion("Advanced (0 = the preset chooses)", open=False), gr.Row():
         batch_size = gr.Number(
             label="Sounds per step (batch size)",
             info="more: steadier learning, more memory",
