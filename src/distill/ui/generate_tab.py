@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from distill.audio.write import BIT_DEPTHS, FORMATS, SAMPLE_RATES, ExportOptions
+from distill.audio.write import ExportOptions
 from distill.controls.sliders import SLIDER_LIMIT
 from distill.errors import UserError
 from distill.generation.defaults import (
@@ -31,20 +31,24 @@ from distill.generation.defaults import (
 from distill.generation.generate import MAX_BLEND, MAX_SECONDS, MIN_ONESHOT_SECONDS, MIN_SECONDS
 from distill.generation.level import PEAK_DBFS
 from distill.generation.render import describe_sliders, iter_takes, render_takes
-from distill.generation.spatial import MODES as SPATIAL_MODES
-from distill.generation.spatial import SpatialOptions
 from distill.home import safe_name
 from distill.ui import presets_panel, resynth_panel
 from distill.ui.common import UIContext, fmt, model_choices, shown_errors
 from distill.ui.plots import spectrogram_image, waveform_image
-from distill.ui.take_form import Problems, TakeForm, check_form, check_take, form_names
+from distill.ui.take_form import (
+    Problems,
+    TakeForm,
+    build_form,
+    check_form,
+    check_take,
+    form_names,
+)
 from distill.ui.uploads import keep_upload, upload_problem
 from distill.ui.zips import Member, take_members, write_zip
 
 MAX_SLIDERS = 8  # the latent analysis keeps at most 8 axes (controls.analysis)
 SEED_RANGE = 2**31  # the dice draws below this: exact in a browser's numbers (< 2**53)
 SLIDER_STEP = 0.1
-SPATIAL, EXPORT = SpatialOptions(), ExportOptions()  # their defaults are the form's
 MODEL_MODE = "model"  # the Mode radio's "the model's own" (GenerationParams.mode None)
 MODE_CHOICES = [("model default", MODEL_MODE), ("one-shot", "oneshot"), ("texture", "texture")]
 MODE_WORDS = {"oneshot": "one-shot", "texture": "texture"}
@@ -150,61 +154,8 @@ def build(ctx: UIContext) -> GenerateTab:
 
     presets_slot = gr.Column()  # the presets panel goes here once the form exists (below)
 
-    with gr.Accordion("Blend with other models", open=False):
-        gr.Markdown(
-            f"Mix up to {MAX_BLEND} other models in; each takes its weight in percent and the "
-            "model above keeps the rest (weights together under 100 %)."
-        )
-        blend_models, blend_weights = [], []
-        for i in range(MAX_BLEND):
-            with gr.Row():
-                blend_models.append(
-                    gr.Dropdown(
-                        label=f"Blend model {i + 1}",
-                        choices=[("(none)", "")],
-                        value="",
-                        allow_custom_value=True,
-                        elem_id=f"gen-blend-{i}",
-                    )
-                )
-                blend_weights.append(gr.Slider(1, 99, value=30, step=1, label="Weight (%)"))
-
-    with gr.Accordion("Spatial", open=False):
-        mode = gr.Radio(
-            list(SPATIAL_MODES),
-            value=SPATIAL.mode,
-            label="Spatial mode",
-            info="mono · stereo: a wider image · binaural: placed around your head (headphones)",
-            elem_id="gen-spatial",
-        )
-        width = gr.Slider(
-            0.0,
-            1.0,
-            value=SPATIAL.width,
-            step=0.05,
-            label="Stereo width",
-            visible=SPATIAL.mode == "stereo",
-            elem_id="gen-width",
-        )
-        with gr.Row(visible=SPATIAL.mode == "binaural", elem_id="gen-binaural") as binaural:
-            azimuth = gr.Slider(
-                -180, 180, value=SPATIAL.azimuth, step=5, label="Direction (°, + to the right)"
-            )
-            elevation = gr.Slider(
-                -90, 90, value=SPATIAL.elevation, step=5, label="Height (°, + above)"
-            )
-            orbit = gr.Number(
-                SPATIAL.orbit or 0, label="Circling (seconds per turn, 0 = stays in place)"
-            )
-
-    with gr.Accordion("Export", open=False), gr.Row():
-        file_format = gr.Dropdown(list(FORMATS), value=EXPORT.format, label="Format")
-        rate = gr.Dropdown(
-            [str(r) for r in SAMPLE_RATES], value=str(EXPORT.sample_rate), label="Sample rate"
-        )
-        depth = gr.Dropdown(list(BIT_DEPTHS), value=EXPORT.bit_depth, label="Bit depth (WAV, FLAC)")
-        normalize = gr.Checkbox(label="Normalize loudness")
-        lufs = gr.Number(-14.0, label="Loudness (LUFS)", elem_id="gen-lufs")
+    fields = build_form(sliders)  # blend, spatial and export: take_form
+    form = fields.inputs
 
     with gr.Row():
         generate = gr.Button(
@@ -263,8 +214,6 @@ def build(ctx: UIContext) -> GenerateTab:
             label="This page's takes", interactive=False, visible=False, elem_id="gen-zip-file"
         )
 
-    form = [mode, width, azimuth, elevation, orbit, file_format, rate, depth, normalize, lufs]
-    form += [*blend_models, *blend_weights, *sliders]
     with presets_slot:
         presets = presets_panel.build(
             ctx,
@@ -272,7 +221,7 @@ def build(ctx: UIContext) -> GenerateTab:
                 model=model,
                 sliders=sliders,
                 variation=variation,
-                spatial=[mode, width, azimuth, elevation, orbit],
+                spatial=fields.spatial,
                 form=form,
             ),
         )
@@ -350,9 +299,6 @@ def build(ctx: UIContext) -> GenerateTab:
             else:
                 values.append(0.0)
         return values
-
-    def spatial_fields(chosen):
-        return gr.Slider(visible=chosen == "stereo"), gr.Row(visible=chosen == "binaural")
 
     take_names = [
         "model",
@@ -539,7 +485,6 @@ def build(ctx: UIContext) -> GenerateTab:
     randomize.click(randomize_sliders, [model], sliders, api_name="randomize")
     reset.click(lambda: [0.0] * MAX_SLIDERS, None, sliders, api_name="reset")
     dice.click(lambda: secrets.randbelow(SEED_RANGE), None, seed, api_name="dice")
-    mode.change(spatial_fields, [mode], [width, binaural], api_name=False)
     take_inputs = [duration, seed, variation, take_mode, density, level, like, *form]
     generate.click(
         render,
@@ -558,7 +503,7 @@ def build(ctx: UIContext) -> GenerateTab:
         api_name="generate_pack",
     ).success(lambda: gr.Button(interactive=True), None, zip_made, api_name=False)
     zip_made.click(zip_takes, [made], made_zip, api_name="zip_takes")
-    return GenerateTab(model=model, blend_models=blend_models, refresh=refresh)
+    return GenerateTab(model=model, blend_models=fields.blend_models, refresh=refresh)
 
 
 def _mode_of(chosen) -> str | None:

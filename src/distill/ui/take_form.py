@@ -1,5 +1,6 @@
-"""The Generate tab's form: the settings a take, a pack, a resynthesis and a preset share, and the
-check that runs before anything is rendered.
+"""The Generate tab's form: the settings a take, a pack, a resynthesis and a preset share (blend,
+spatial and export fields, then the sliders), and the check that runs before anything is
+rendered.
 
 The check (a gradio validator) names each problem beside the field that has it, and the page
 keeps the last take: nothing is rendered until the form is right. Each field is checked on its
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from distill.audio.write import ExportOptions
+from distill.audio.write import BIT_DEPTHS, FORMATS, SAMPLE_RATES, ExportOptions
 from distill.errors import UserError
 from distill.generation.generate import MAX_BLEND, BlendVoice, GenerationParams
+from distill.generation.spatial import MODES as SPATIAL_MODES
 from distill.generation.spatial import SpatialOptions
 
 # The form's fields, in the order the handlers receive them after their own inputs.
@@ -32,10 +34,91 @@ SINGLE_FIELDS = (
     "normalize",
     "lufs",
 )
+SPATIAL, EXPORT = SpatialOptions(), ExportOptions()  # their defaults are the form's
 # Which form field a message of ExportOptions.validate / SpatialOptions.validate is about.
 _EXPORT_WORDS = (("LUFS", "lufs"), ("bit depth", "depth"), ("Hz", "rate"), ("sample rate", "rate"))
 _SPATIAL_WORDS = (("width", "width"), ("azimuth", "azimuth"), ("elevation", "elevation"))
 _SPATIAL_WORDS += (("orbit", "orbit"),)
+
+
+@dataclass
+class FormFields:
+    """The form's components, as build_form laid them out."""
+
+    inputs: list  # every TakeForm input, in order: single fields, blend, weights, sliders
+    spatial: list  # mode, width, azimuth, elevation, orbit (what a preset sets)
+    blend_models: list[gr.Dropdown]  # their choices follow the library
+
+
+def build_form(sliders: list[gr.Slider]) -> FormFields:
+    """The blend, spatial and export sections; the spatial fields shown are the mode's own
+    (width for stereo; direction, height and circling for binaural)."""
+    with gr.Accordion("Blend with other models", open=False):
+        gr.Markdown(
+            f"Mix up to {MAX_BLEND} other models in; each takes its weight in percent and the "
+            "model above keeps the rest (weights together under 100 %)."
+        )
+        blend_models, blend_weights = [], []
+        for i in range(MAX_BLEND):
+            with gr.Row():
+                blend_models.append(
+                    gr.Dropdown(
+                        label=f"Blend model {i + 1}",
+                        choices=[("(none)", "")],
+                        value="",
+                        allow_custom_value=True,
+                        elem_id=f"gen-blend-{i}",
+                    )
+                )
+                blend_weights.append(gr.Slider(1, 99, value=30, step=1, label="Weight (%)"))
+
+    with gr.Accordion("Spatial", open=False):
+        mode = gr.Radio(
+            list(SPATIAL_MODES),
+            value=SPATIAL.mode,
+            label="Spatial mode",
+            info="mono · stereo: a wider image · binaural: placed around your head (headphones)",
+            elem_id="gen-spatial",
+        )
+        width = gr.Slider(
+            0.0,
+            1.0,
+            value=SPATIAL.width,
+            step=0.05,
+            label="Stereo width",
+            visible=SPATIAL.mode == "stereo",
+            elem_id="gen-width",
+        )
+        with gr.Row(visible=SPATIAL.mode == "binaural", elem_id="gen-binaural") as binaural:
+            azimuth = gr.Slider(
+                -180, 180, value=SPATIAL.azimuth, step=5, label="Direction (°, + to the right)"
+            )
+            elevation = gr.Slider(
+                -90, 90, value=SPATIAL.elevation, step=5, label="Height (°, + above)"
+            )
+            orbit = gr.Number(
+                SPATIAL.orbit or 0, label="Circling (seconds per turn, 0 = stays in place)"
+            )
+
+    with gr.Accordion("Export", open=False), gr.Row():
+        file_format = gr.Dropdown(list(FORMATS), value=EXPORT.format, label="Format")
+        rate = gr.Dropdown(
+            [str(r) for r in SAMPLE_RATES], value=str(EXPORT.sample_rate), label="Sample rate"
+        )
+        depth = gr.Dropdown(list(BIT_DEPTHS), value=EXPORT.bit_depth, label="Bit depth (WAV, FLAC)")
+        normalize = gr.Checkbox(label="Normalize loudness")
+        lufs = gr.Number(-14.0, label="Loudness (LUFS)", elem_id="gen-lufs")
+
+    def shown_for(chosen):
+        return gr.Slider(visible=chosen == "stereo"), gr.Row(visible=chosen == "binaural")
+
+    mode.change(shown_for, [mode], [width, binaural], api_name=False)
+    singles = [mode, width, azimuth, elevation, orbit, file_format, rate, depth, normalize, lufs]
+    return FormFields(
+        inputs=[*singles, *blend_models, *blend_weights, *sliders],
+        spatial=[mode, width, azimuth, elevation, orbit],
+        blend_models=blend_models,
+    )
 
 
 @dataclass
