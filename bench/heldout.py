@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         help="MR-STFT loss weight (default: LossConfig's)",
     )
     parser.add_argument(
+        "--if-weight", type=float, default=None, help="IF L1 weight (default: LossConfig's)"
+    )
+    parser.add_argument(
         "--kl-beta-max", type=float, default=None, help="KL weight after warm-up (default: preset)"
     )
     parser.add_argument(
@@ -161,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.stft_weight is not None:
         loss = dataclasses.replace(
             loss, stft=dataclasses.replace(loss.stft, weight=args.stft_weight)
+        )
+    if args.if_weight is not None:
+        loss = dataclasses.replace(
+            loss, recon=dataclasses.replace(loss.recon, if_weight=args.if_weight)
         )
     root = args.data_dir.resolve()
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
