@@ -31,6 +31,8 @@ from distill.generation.defaults import (
 from distill.generation.generate import MAX_BLEND, MAX_SECONDS, MIN_ONESHOT_SECONDS, MIN_SECONDS
 from distill.generation.level import PEAK_DBFS
 from distill.generation.render import describe_sliders, iter_takes, render_takes
+from distill.generation.request import BlendSpec, Request
+from distill.generation.request import prepare as prepare_request
 from distill.home import safe_name
 from distill.ui import presets_panel, resynth_panel
 from distill.ui.common import UIContext, fmt, model_choices, shown_errors
@@ -347,26 +349,30 @@ def build(ctx: UIContext) -> GenerateTab:
         return found.validations(["made", take_names[0], "pack_count", *take_names[1:]])
 
     def prepare(ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like_upload, rest):
-        """(loaded model, GenerationParams, ExportOptions) from the form's values."""
+        """(Prepared: model, GenerationParams, blend models; ExportOptions) from the form's
+        values, through the request builder the CLI uses too (generation.request)."""
         form_values = TakeForm.parse(rest)
         loaded = ctx.model(ref)
         options = form_values.export()
         like_path = None
         if like_upload:
             like_path = keep_upload(like_upload, ctx.uploads_dir / "like", ctx.max_upload_bytes)
-        params = loaded.params(
-            float(seconds) if seconds else None,  # a browser sends an empty field as 0
+        spatial = form_values.spatial()
+        request = Request(
+            model=ref,
+            duration=float(seconds) if seconds else None,  # a browser sends an empty field as 0
             seed=int(seed_value or 0),
-            sliders=form_values.slider_values(loaded),
+            sliders={str(i + 1): v for i, v in form_values.slider_values(loaded).items()},
             variation=float(DEFAULT_VARIATION if wander is None else wander),
-            spatial=form_values.spatial(),
-            blend=form_values.blend(),
             mode=_mode_of(chosen_mode),
             density=float(DEFAULT_DENSITY if dens is None else dens),
             level=str(lvl or DEFAULT_LEVEL),
             like=like_path,
+            blend=tuple(BlendSpec(v.model, v.weight) for v in form_values.blend()),
+            spatial=spatial.to_dict(),
         )
-        return loaded, params, options
+        prepared = prepare_request(request, home=ctx.home, device=ctx.device, loaded=loaded)
+        return prepared, options
 
     @shown_errors
     def render(
@@ -381,10 +387,19 @@ def build(ctx: UIContext) -> GenerateTab:
         like_upload=None,
         *rest,
     ):  # defaults of None: optional in the page's API (gradio_client), like the empty fields
-        loaded, params, options = prepare(
+        prepared, options = prepare(
             ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like_upload, rest
         )
-        (take,) = render_takes(loaded, params, options, ctx.takes_dir, home=ctx.home, history=True)
+        loaded, params = prepared.loaded, prepared.params
+        (take,) = render_takes(
+            loaded,
+            params,
+            options,
+            ctx.takes_dir,
+            home=ctx.home,
+            history=True,
+            blend_models=prepared.blend_models,
+        )
         e = take.export
         settings = ", ".join(
             f"{k} {v:+.1f}" for k, v in describe_sliders(loaded, params.sliders).items()
@@ -420,12 +435,24 @@ def build(ctx: UIContext) -> GenerateTab:
         if count is None or not lo <= int(count) <= hi:
             raise UserError(f"a pack holds {lo} to {hi} takes: type a number in that range")
         n = int(count)
-        loaded, params, options = prepare(
+        prepared, options = prepare(
             ref, seconds, seed_value, wander, chosen_mode, dens, lvl, like_upload, rest
         )
+        loaded, params = prepared.loaded, prepared.params
         base = safe_name(loaded.name, fallback="take")
         folder = _fresh_folder(ctx.takes_dir / "packs", f"{base}-{params.seed}")
-        takes = list(iter_takes(loaded, params, options, folder, count=n, stem=base, home=ctx.home))
+        takes = list(
+            iter_takes(
+                loaded,
+                params,
+                options,
+                folder,
+                count=n,
+                stem=base,
+                home=ctx.home,
+                blend_models=prepared.blend_models,
+            )
+        )
         made_here = [*made_here, *(str(t.path) for t in takes)][-TAKES_KEPT:]
         sidecar = folder / f"{base}-pack.json"
         members = [Member(t.path.name, path=t.path) for t in takes]
