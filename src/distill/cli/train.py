@@ -20,9 +20,10 @@ from typing import Annotated, ClassVar
 
 import typer
 
-from distill.cli.train_display import Display, PlainDisplay, RichDisplay, fmt, say
+from distill.cli.train_display import PlainDisplay, RichDisplay, fmt, say
 from distill.errors import UserError
 from distill.terminal import json_text, printable
+from distill.training.progress import Progress
 
 SIGNAL_EXIT_BASE = (
     128  # shell convention: killed by signal N exits 128 + N (SIGINT 130, SIGTERM 143)
@@ -158,7 +159,7 @@ def train_command(
     out = sys.stderr if json_output else sys.stdout
     interactive = not json_output and sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
     stop = StopFlag()
-    reporter: Display = (
+    reporter: Progress = (
         RichDisplay(stop)
         if interactive
         else PlainDisplay(out, stop, every_step=bool(shared.get("verbose")))
@@ -307,7 +308,7 @@ class StopOnSignals:
 
     REASONS: ClassVar[dict[int, str]] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
-    def __init__(self, stop, display: Display) -> None:
+    def __init__(self, stop, display: Progress) -> None:
         self.stop, self.display = stop, display
         self.received: int | None = None  # the signal that asked for the stop
         self.last: int | None = None
@@ -353,7 +354,7 @@ def resume_command(run: Path, home: Path | None) -> str:
     return shlex.join(parts)
 
 
-def _stopped_line(result, display: Display, command: str) -> str:
+def _stopped_line(result, display: Progress, command: str) -> str:
     where = ""
     if display.position:
         epoch, step, per_epoch = display.position
@@ -369,7 +370,7 @@ def _stopped_line(result, display: Display, command: str) -> str:
     return f"stopped ({result.stopped}){where} — checkpoint saved; {model}. Resume with: {command}"
 
 
-def _ending_lines(result, display: Display, command: str | None) -> list[str]:
+def _ending_lines(result, display: Progress, command: str | None) -> list[str]:
     run = Path(result.run)
     if result.stopped:
         lines = [_stopped_line(result, display, command)]
@@ -389,7 +390,7 @@ def _ending_lines(result, display: Display, command: str | None) -> list[str]:
     return lines
 
 
-def _result_json(result, display: Display, command: str | None) -> dict:
+def _result_json(result, display: Progress, command: str | None) -> dict:
     run = Path(result.run)
     position = None
     if display.position:
@@ -454,7 +455,7 @@ def _finite(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _quit_message(display: Display, home: Path | None) -> str:
+def _quit_message(display: Progress, home: Path | None) -> str:
     if not display.training or display.run is None:
         return "interrupted before training started: nothing was trained"
     if (display.run / "checkpoints" / "last.pt").exists():

@@ -108,6 +108,6 @@ def model_choices(home: Path) -> list[tuple[str, str]]:
 
 def fmt(value, digits: int = 4) -> str:
     """A number for a table or a status line; '-' for missing or non-finite values."""
-    from distill.cli.train_display import fmt as cli_fmt
+    from distill.training.progress import fmt as cli_fmt
 
     return cli_fmt(value, digits)

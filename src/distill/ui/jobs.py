@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distill.cli.train_display import Display
 from distill.errors import UserError
 from distill.training.loop import StopFlag
+from distill.training.progress import Progress
 from distill.training.run import RUN_FILE
 
 log = logging.getLogger("distill.ui")
@@ -56,7 +56,7 @@ class JobSnapshot:
         return self.state in ("running", "stopping")
 
 
-class _Recorder(Display):
+class _Recorder(Progress):
     """The loop's Reporter for the page: the CLI's progress model (epochs, ETA, --max-minutes)
     plus every record, kept in memory for the chart. Called from the training thread."""
 
@@ -341,6 +341,6 @@ def _planned(run: Path | None) -> dict:
 
 
 def _fmt(value) -> str:
-    from distill.cli.train_display import fmt
+    from distill.training.progress import fmt
 
     return fmt(value)
