@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from distill.audio.synth import harmonic_note, sine
+from distill.data.cache import prepare_files
 from distill.spectral.config import SpectralConfig
 from distill.training.augment import (
     MAX_PEAK,
@@ -22,7 +23,6 @@ from distill.training.augment import (
     pitch_shift,
     time_stretch,
 )
-from distill.training.cache import prepare_files
 from distill.training.config import AugmentConfig
 
 RATE = 48_000

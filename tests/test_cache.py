@@ -16,11 +16,7 @@ import torch
 from safetensors import safe_open
 
 from distill.audio.read import read_mono
-from distill.spectral.config import SpectralConfig
-from distill.spectral.melscale import mel_bands
-from distill.spectral.transform import analyze
-from distill.training import cache
-from distill.training.cache import (
+from distill.data.cache import (
     CacheError,
     ChunkDataset,
     PreparedFile,
@@ -28,7 +24,11 @@ from distill.training.cache import (
     load_entry,
     prepare_files,
 )
-from distill.training.chunking import ChunkingConfig
+from distill.data.chunking import ChunkingConfig
+from distill.spectral.config import SpectralConfig
+from distill.spectral.melscale import mel_bands
+from distill.spectral.transform import analyze
+from distill.data import cache
 
 # 0.5 s chunks keep the tests fast: 24 000 samples, step 12 000, shortest kept tail 6 000,
 # 1 + 24 000 // 512 = 47 frames.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distill.training.chunking import ChunkingConfig, cut_chunks, drop_silent
+from distill.data.chunking import ChunkingConfig, cut_chunks, drop_silent
 
 CHUNK = 100  # samples; step 50, shortest kept tail 25 with the default ChunkingConfig
 DEFAULT = ChunkingConfig()

@@ -327,7 +327,7 @@ def test_analysis_is_deterministic_and_recomputable(bright):
 
 def _training_chunks(home: Path, meta):
     """The run's training chunks, rebuilt from its run.json and the shared cache."""
-    from distill.training.cache import ChunkDataset, prepare_files
+    from distill.data.cache import ChunkDataset, prepare_files
 
     run = json.loads((home / "runs" / "bright" / "run.json").read_text())
     files = [Path(run["data_dir"]) / name for name in run["train_files"]]

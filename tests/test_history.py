@@ -23,7 +23,7 @@ from distill.audio.thumbnail import THUMB_HEIGHT, THUMB_WIDTH
 from distill.audio.write import ExportOptions
 from distill.errors import UserError
 from distill.generation.loaded import load
-from distill.generation.render import Take, render_takes
+from distill.generation.render import Take, render_takes, replay_history
 from distill.generation.spatial import SpatialOptions
 from distill.library import history as history_module
 from distill.library.history import History
@@ -158,7 +158,7 @@ def test_replay_renders_the_kept_samples_again(loaded, home, tmp_path):
     history = History(home)
     take = render(loaded, home, tmp_path / "out", seed=9, sliders={"1": 3}, variation=0.4)
     entry = history.record(sidecar(take), take.path)
-    again = history.replay(entry.id, tmp_path / "replayed")
+    again = replay_history(history, entry.id, tmp_path / "replayed")
     assert again.parent == tmp_path / "replayed" and again != entry.audio
     kept, rate = sf.read(entry.audio, dtype="int32")
     replayed, replay_rate = sf.read(again, dtype="int32")

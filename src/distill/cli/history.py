@@ -166,7 +166,9 @@ def replay(
     """Render a take again from its kept parameters, and check it matches the kept audio."""
     store = _history(ctx, home)
     entry = store.get(entry_id)
-    path = store.replay(entry, out)
+    from distill.generation.render import replay_history
+
+    path = replay_history(store, entry, out)
     identical = _same_samples(path, entry.audio)
     if json_output:
         echo_json({"id": entry.id, "path": str(path), "identical": identical})

@@ -33,13 +33,13 @@ from scipy import stats as scipy_stats
 from distill.audio.check import check_dataset
 from distill.controls.features import FEATURES, compute_features
 from distill.controls.sliders import Axis, Controls, slider_scale
+from distill.data.cache import ChunkDataset, prepare_files
 from distill.errors import UserError
 from distill.library.model_file import load_model_file
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
 from distill.spectral.transform import synthesize
-from distill.training.cache import ChunkDataset, prepare_files
 
 # Feature → musical name, in tie-break order.
 LABELS = {

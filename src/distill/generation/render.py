@@ -292,6 +292,13 @@ def replay(sidecar: dict, out_dir: Path, *, home: str | Path | None = None) -> T
         return write_take(loaded, params, options, path, load_blend(loaded, params, home))
 
 
+def replay_history(history, id_or_prefix, out_dir: Path) -> Path:
+    """Render a take of `history` (a library History) again from its stored sidecar into
+    `out_dir`; returns the new file."""
+    entry = history.get(id_or_prefix)
+    return replay(entry.sidecar, Path(out_dir), home=history.home).path
+
+
 def write_resynthesis(
     loaded: LoadedModel,
     audio: np.ndarray,

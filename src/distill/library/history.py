@@ -230,13 +230,6 @@ class History:
         options = ExportOptions(format="wav", sample_rate=AB_RATE, bit_depth="24", peak_dbfs=0.0)
         return write_audio(Path(dest), joined.T, AB_RATE, options).path
 
-    def replay(self, id_or_prefix: str | HistoryEntry, out_dir: Path) -> Path:
-        """Render the take again from its stored sidecar into `out_dir`; returns the new file."""
-        from distill.generation.render import replay
-
-        entry = self.get(id_or_prefix)
-        return replay(entry.sidecar, Path(out_dir), home=self.home).path
-
     # -- helpers -------------------------------------------------------------------------------
     def _get(self, conn: sqlite3.Connection, entry_id: str) -> HistoryEntry:
         row = conn.execute("SELECT * FROM history WHERE id = ?", (entry_id,)).fetchone()

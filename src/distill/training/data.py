@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from distill.data.cache import ChunkDataset, PreparedFile, dataset_stats, prepare_files
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
 from distill.training.augment import augmentations
-from distill.training.cache import ChunkDataset, PreparedFile, dataset_stats, prepare_files
 from distill.training.config import TrainingConfig
 from distill.training.split import split_by_file
 

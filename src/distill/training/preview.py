@@ -9,10 +9,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from distill.data.chunking import ChunkingConfig
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.transform import synthesize
-from distill.training.chunking import ChunkingConfig
 from distill.training.data import TrainingData
 
 MAX_RECONSTRUCTED_CHUNKS = 4  # ≤ 4 s of the validation file

@@ -12,6 +12,7 @@ from datetime import datetime
 import gradio as gr
 
 from distill.errors import UserError
+from distill.generation.render import replay_history
 from distill.library.history import History
 from distill.library.store import Library
 from distill.ui.common import UIContext, fmt, model_choices, shown_errors
@@ -194,7 +195,7 @@ def build(ctx: UIContext) -> HistoryTab:
                 f"this take cannot be rendered again: it blends in {names}, deleted from the "
                 "library since; import that model again to replay it (the kept take still plays)"
             )
-        path = history.replay(a, ctx.ui_dir / "replays")
+        path = replay_history(history, a, ctx.ui_dir / "replays")
         gr.Info(f"Rendered again: {path.name}")
         return str(path), str(path)
 

@@ -38,12 +38,12 @@ from safetensors.torch import load as load_safetensors
 
 from distill.atomic import atomic_write
 from distill.audio.read import AudioReadError, iter_mono_blocks, read_mono
+from distill.data.chunking import ChunkingConfig, cut_chunks, drop_silent
 from distill.errors import UserError
 from distill.spectral.config import SpectralConfig
 from distill.spectral.melscale import MelBands, mel_bands
 from distill.spectral.normalize import ChannelStats, ChannelSums
 from distill.spectral.transform import analyze
-from distill.training.chunking import ChunkingConfig, cut_chunks, drop_silent
 
 FORMAT = "distill-cache"
 FORMAT_VERSION = 1  # part of every key: bumping it turns old entries into misses
