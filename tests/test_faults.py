@@ -157,6 +157,7 @@ HOSTILE = {
     "zero deviation": (setter("stats", "std", value=[0.0, 1.0]), "stats.std"),
     "controls without version": (setter("controls", "version", value=DELETE), "controls"),
     "short direction": (setter("controls", "axes", 0, "direction", value=[1.0]), "direction"),
+    "no correlations": (setter("controls", "axes", 0, "correlations", value=DELETE), "correl"),
     "corpus past its chunks": (setter("corpus", "files", 0, "count", value=10**6), "corpus"),
     "corpus without version": (setter("corpus", "version", value=DELETE), "corpus"),
     "string for a number": (setter("model", "n_mels", value="128"), "n_mels"),

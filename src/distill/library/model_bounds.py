@@ -181,8 +181,7 @@ def _stats(data: Mapping) -> None:
 
 
 def _controls(data: Mapping, latent: int) -> None:
-    from distill.controls.sliders import Controls
-
+    """Everything controls.sliders.Controls.from_dict reads, so that it cannot fail later."""
     if data.get("version") != 1:
         raise ValueError(f"controls.version is {data.get('version')!r}, not 1")
     axes = data.get("axes")
@@ -209,10 +208,9 @@ def _controls(data: Mapping, latent: int) -> None:
         for key in ("std", "low", "high"):
             _number(f"controls.axes[{i}].{key}", axis.get(key), -1e6, 1e6)
         for key in ("correlations", "changes"):  # may hold NaN (a feature that never moved)
-            values = axis.get(key) or {}
+            values = axis.get(key) if key == "correlations" else axis.get(key) or {}
             if not isinstance(values, Mapping) or not all(_real(v) for v in values.values()):
                 raise ValueError(f"controls.axes[{i}].{key} must map names to numbers")
-    Controls.from_dict(dict(data))  # what generation will build: must not fail later
 
 
 def _corpus(data: Mapping) -> None:
