@@ -70,7 +70,8 @@ def build_zoo(folder: Path) -> dict[str, tuple[Verdict, str]]:
     sf.write(add("six_channels.wav", Verdict.OK, "ok"), tone(0.5, 48_000, 6), 48_000)
     sf.write(add("u8.wav", Verdict.OK, "ok"), tone(0.5, 22_050), 22_050, subtype="PCM_U8")
     sf.write(add("float32.wav", Verdict.OK, "ok"), tone(0.5, 48_000), 48_000, subtype="FLOAT")
-    sf.write(add("short_20ms.wav", Verdict.TOO_SHORT, "0.020 s"), tone(0.02, 48_000), 48_000)
+    # 20 ms one-shots are used (padded); a 5 ms file holds no sound to learn
+    sf.write(add("short_5ms.wav", Verdict.TOO_SHORT, "0.005 s"), tone(0.005, 48_000), 48_000)
     sf.write(add(UNICODE_NAME, Verdict.OK, "ok"), tone(0.5, 44_100, 2), 44_100)
     sf.write(add("sub dir/nested.aiff", Verdict.OK, "ok"), tone(0.5, 44_100), 44_100)
     sf.write(add("song.ogg", Verdict.OK, "ok"), tone(0.5, 44_100), 44_100)
