@@ -193,19 +193,37 @@ def iter_takes(
         blend_models = load_blend(loaded, params, home)
     base = safe_name(stem or loaded.name, fallback="take")
     digits = len(str(count))
+    pack = _claim_pack(Path(out_dir), base) if count > 1 else None  # another pack's is not ours
     written = []
-    for i in range(count):
-        take_params = replace(params, seed=params.seed + i)
-        name = f"{base}-{take_params.seed}" if count == 1 else f"{base}-{i + 1:0{max(2, digits)}d}"
-        path = take_path(Path(out_dir), name, options.suffix)
-        with released_on_failure(path):
-            take = write_take(loaded, take_params, options, path, blend_models)
-        if history:
-            record_history(take, home)
-        written.append(take)
-        yield take
-    if count > 1:
-        write_pack_sidecar(Path(out_dir) / f"{base}-pack.json", loaded, written)
+    try:
+        for i in range(count):
+            take_params = replace(params, seed=params.seed + i)
+            number = f"{i + 1:0{max(2, digits)}d}"
+            name = f"{base}-{take_params.seed}" if pack is None else f"{base}-{number}"
+            path = take_path(Path(out_dir), name, options.suffix)
+            with released_on_failure(path):
+                take = write_take(loaded, take_params, options, path, blend_models)
+            if history:
+                record_history(take, home)
+            written.append(take)
+            yield take
+        if pack is not None:
+            write_pack_sidecar(pack, loaded, written)
+    finally:
+        if pack is not None and pack.exists() and pack.stat().st_size == 0:
+            pack.unlink()  # the pack stopped before its sidecar was written: no empty file
+
+
+def _claim_pack(out_dir: Path, base: str) -> Path:
+    """`base-pack.json`, or `base-pack-2.json` … : claimed atomically like a take's name."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot write in {out_dir}: {reason_for(err)}") from err
+    n = 1
+    while not _claim(candidate := out_dir / f"{base}-pack{'' if n == 1 else f'-{n}'}.json"):
+        n += 1
+    return candidate
 
 
 def write_pack_sidecar(path: Path, loaded: LoadedModel, takes: list[Take]) -> Path:
