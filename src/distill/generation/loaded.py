@@ -8,6 +8,7 @@ again = model.resynth(my_audio, rate=44_100, sliders={"warmth": -2})
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,7 @@ class LoadedModel:
         center, _ = self.center_and_spread(values)
         return center - self.center_and_spread({})[0]
 
-    @property
+    @functools.cached_property
     def corpus(self) -> CorpusMemory:
         """What generation samples from: the corpus memory, or for model files written before
         it existed, a stand-in at the sliders' mean (see sampling.prior_corpus)."""
