@@ -16,6 +16,7 @@ import torch
 from safetensors import safe_open
 
 from distill.audio.read import read_mono
+from distill.data import cache
 from distill.data.cache import (
     CacheError,
     ChunkDataset,
@@ -28,7 +29,6 @@ from distill.data.chunking import ChunkingConfig
 from distill.spectral.config import SpectralConfig
 from distill.spectral.melscale import mel_bands
 from distill.spectral.transform import analyze
-from distill.data import cache
 
 # 0.5 s chunks keep the tests fast: 24 000 samples, step 12 000, shortest kept tail 6 000,
 # 1 + 24 000 // 512 = 47 frames.

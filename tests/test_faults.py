@@ -534,7 +534,9 @@ def test_long_resynthesis_memory_does_not_grow_with_the_input(tmp_path):
         assert f"resynthesizing {minutes} min 00 s through cheap" in result.stderr
         assert sf.info(out).frames == minutes * 60 * 48_000
         peaks.append(int(result.stderr.strip().splitlines()[-1].split()[-1]))
-    assert peaks[1] - peaks[0] < 120, peaks
+    # Two more minutes cost the whole-array path ~380 MB; here what is left is allocator
+    # slack (120–140 MB measured on a busy machine), well under one minute's old growth.
+    assert peaks[1] - peaks[0] < 190, peaks
 
 
 def test_streamed_resynthesis_is_the_whole_array_one(tiny_model, tmp_path):

@@ -208,10 +208,14 @@ def test_the_web_page_writes_reports_where_it_can_serve_them(tiny_model, tmp_pat
     assert calls[-1]["run"] is None
 
     job = TrainingJob(tiny_model.home)
-    result = SimpleNamespace(model_file=tiny_model.model_file, run=trained.run, stopped=None)
+    result = SimpleNamespace(
+        model_file=tiny_model.model_file, run=trained.run, stopped=None, ended=None
+    )
     result.last_epoch, result.epochs_completed, result.best_epoch = {}, 30, 26
-    assert any("model report" in line for line in job._ending_lines(result))
+    lines = job._ending_lines(result, trained, False)
+    assert any("model report" in line for line in lines)
     assert calls[-1]["out"] == Path(trained.run) / "report"
     cancelled = len(calls)
-    job._ending_lines(SimpleNamespace(**{**vars(result), "stopped": CANCEL_REASON}))
+    stopped = SimpleNamespace(**{**vars(result), "stopped": CANCEL_REASON})
+    job._ending_lines(stopped, trained, True)
     assert len(calls) == cancelled  # a cancelled training is left alone: quick to stop
