@@ -184,10 +184,12 @@ class EventFrames:
         self._decode(wanted)
         magnitude = torch.zeros(self.n_mels, n, device=self.device)
         weighted_if = torch.zeros(self.n_mels, n, device=self.device)
-        for i in active:
-            mag, inst = self._event_frames(i, start, stop)
-            magnitude += mag
-            weighted_if += mag * inst
+        for i in active:  # each event only over the frames it covers
+            lo, hi = self._span(self.events[i])
+            lo, hi = max(lo, start), min(hi, stop)
+            mag, inst = self._event_frames(i, lo, hi)
+            magnitude[:, lo - start : hi - start] += mag
+            weighted_if[:, lo - start : hi - start] += mag * inst
         inst_freq = weighted_if / magnitude.clamp(min=1e-30)
         log_mag = torch.log(magnitude.clamp(min=self.floor))
         return torch.stack([log_mag, inst_freq])
@@ -197,7 +199,7 @@ class EventFrames:
         return lo < stop and hi > start
 
     def _event_frames(self, index: int, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Linear magnitude and IF of one event over [start, stop), zero outside it."""
+        """Linear magnitude and IF of one event over [start, stop) (inside its span)."""
         e = self.events[index]
         n = stop - start
         log_mag = torch.zeros(self.n_mels, n, device=self.device)
