@@ -442,6 +442,9 @@ def test_library_edit_boxes_hold_the_chosen_models_own_words(page, app):
     open_tab(page, "Library")
     choose(page, "lib-model", "tiny")
     page.get_by_text("Rename, describe", exact=True).click()
+    # the choice fills the edit boxes with the model's own words: let that land before typing
+    expect(page.locator("#lib-new-name textarea")).to_have_value("tiny")
+    page.wait_for_timeout(500)
     fill(page, "lib-description", "dry hits")
     fill(page, "lib-tags", "drums, short")
     page.locator("#lib-describe").click()
