@@ -45,7 +45,7 @@ from distill.ui.take_form import (
     check_take,
     form_names,
 )
-from distill.ui.uploads import keep_upload, upload_problem
+from distill.ui.uploads import fresh_folder, keep_upload, upload_problem
 from distill.ui.zips import Member, take_members, write_zip
 
 MAX_SLIDERS = 8  # the latent analysis keeps at most 8 axes (controls.analysis)
@@ -440,7 +440,7 @@ def build(ctx: UIContext) -> GenerateTab:
         )
         loaded, params = prepared.loaded, prepared.params
         base = safe_name(loaded.name, fallback="take")
-        folder = _fresh_folder(ctx.takes_dir / "packs", f"{base}-{params.seed}")
+        folder = fresh_folder(ctx.takes_dir / "packs", f"{base}-{params.seed}")
         takes = list(
             iter_takes(
                 loaded,
@@ -574,13 +574,3 @@ def _describe_corpus(loaded) -> tuple[str, str]:
             f"{facts['typical_seconds']:.1f} s long, {facts['onset_rate']:.2g} events per second."
         )
     return what, f"model default = {word} for this model"
-
-
-def _fresh_folder(parent: Path, base: str) -> Path:
-    """A new, empty `parent/base` (`-2`, `-3` … if taken): one pack per folder."""
-    candidate, n = parent / base, 1
-    while candidate.exists():
-        n += 1
-        candidate = parent / f"{base}-{n}"
-    candidate.mkdir(parents=True)
-    return candidate

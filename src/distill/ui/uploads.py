@@ -56,8 +56,8 @@ def save_uploads(
             result.rejected.append((sent, why))
             continue
         if result.folder is None:
-            result.folder = _fresh_folder(uploads_dir, safe_name(set_name, fallback="upload"))
-        name = _unique(name, taken)
+            result.folder = fresh_folder(uploads_dir, safe_name(set_name, fallback="upload"))
+        name = distinct_name(name, taken)
         shutil.copyfile(source, result.folder / name)
         result.copied.append(name)
     return result
@@ -103,7 +103,7 @@ def upload_problem(source: Path, name: str, max_bytes: int) -> str | None:
     return None
 
 
-def _fresh_folder(parent: Path, base: str) -> Path:
+def fresh_folder(parent: Path, base: str) -> Path:
     candidate, n = parent / base, 1
     while candidate.exists():
         n += 1
@@ -112,7 +112,7 @@ def _fresh_folder(parent: Path, base: str) -> Path:
     return candidate
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def distinct_name(name: str, taken: set[str]) -> str:
     """`name`, or `stem-2.ext`, `-3` … if an earlier file of this upload had it (any case)."""
     stem, suffix = Path(name).stem, Path(name).suffix
     candidate, n = name, 1

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from distill.errors import UserError
 from distill.home import safe_name
+from distill.ui.uploads import distinct_name
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def write_zip(path: Path, members: list[Member]) -> Path:
     def write(f) -> None:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as archive:
             for member in members:
-                name = _distinct(safe_name(member.name, fallback="take"), taken)
+                name = distinct_name(safe_name(member.name, fallback="take"), taken)
                 if member.path is not None:
                     archive.write(member.path, arcname=name)
                 else:
@@ -58,13 +59,3 @@ def take_members(audio: Path) -> list[Member]:
     if sidecar.is_file():
         members.append(Member(sidecar.name, path=sidecar))
     return members
-
-
-def _distinct(name: str, taken: set[str]) -> str:
-    stem, suffix = Path(name).stem, Path(name).suffix
-    candidate, n = name, 1
-    while candidate.casefold() in taken:
-        n += 1
-        candidate = f"{stem}-{n}{suffix}"
-    taken.add(candidate.casefold())
-    return candidate
