@@ -13,13 +13,12 @@ of 17 M parameters whose widest activation holds 64 × 64 × 48 = 196 608 values
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
 
 import torch
 
-from distill.model.vae import ConvVAE, ModelConfig
+from distill.model.vae import ARCHITECTURES, ModelConfig, build
 from distill.spectral.config import SpectralConfig
 
 # model
@@ -71,7 +70,7 @@ def expected_shapes(doc: Mapping) -> dict[str, tuple[int, ...]]:
     """The weight shapes the description's model has, without allocating it (meta device)."""
     config = ModelConfig.from_dict(dict(doc["model"]))
     with torch.device("meta"):
-        model = ConvVAE(config)
+        model = build(config)
     return {name: tuple(t.shape) for name, t in model.state_dict().items()}
 
 
@@ -110,7 +109,7 @@ def check_corpus_values(tensors: Mapping[str, torch.Tensor]) -> None:
 
 # -- one entry each ---------------------------------------------------------------------------
 def _model(data: Mapping) -> ModelConfig:
-    known = {"n_mels", "frames", "latent_dim", "channels", "dropout", "logvar_limit"}
+    known = {"n_mels", "frames", "latent_dim", "channels", "dropout", "logvar_limit", "arch"}
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"model has unknown settings {sorted(unknown)}")
@@ -127,6 +126,10 @@ def _model(data: Mapping) -> ModelConfig:
         _int(f"model.channels[{i}]", width, 1, MAX_WIDTH)
     if "dropout" in data:
         _number("model.dropout", data["dropout"], 0.0, 0.99)
+    if data.get("arch", "conv2d") not in ARCHITECTURES:
+        raise ValueError(
+            f"model.arch must be one of {', '.join(ARCHITECTURES)} (got {data.get('arch')!r})"
+        )
     if "logvar_limit" in data:
         _number("model.logvar_limit", data["logvar_limit"], 0.1, 30.0)
     config = ModelConfig.from_dict(dict(data))
@@ -134,6 +137,7 @@ def _model(data: Mapping) -> ModelConfig:
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"model has {parameters:,} parameters (at most {MAX_PARAMETERS:,})")
     h, w = config.padded_shape
+    h = h if config.arch == "conv2d" else 1  # time-only convolutions: no frequency axis
     widest = max(c * (h >> (i + 1)) * (w >> (i + 1)) for i, c in enumerate(config.channels))
     if widest > MAX_ACTIVATION:
         raise ValueError(
@@ -143,14 +147,9 @@ def _model(data: Mapping) -> ModelConfig:
 
 
 def _parameter_count(config: ModelConfig) -> int:
-    """Weights of ConvVAE(config), counted from the shapes (3 × 3 convs, GroupNorm, 3 linears)."""
-    widths = (2, *config.channels)
-    pairs = list(itertools.pairwise(widths))
-    convs = sum(9 * a * b + 3 * b for a, b in pairs)  # encoder: weight, bias, GroupNorm
-    convs += sum(9 * a * b + 3 * a for a, b in pairs[1:])  # decoder, the same pairs reversed …
-    convs += 9 * widths[1] * 2 + 2  # … ending on a plain 3 × 3 conv to 2 channels
-    linears = 3 * config.flatten_dim * config.latent_dim + 2 * config.latent_dim
-    return convs + linears + config.flatten_dim
+    """Weights of the model `config` describes, counted on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build(config).parameters())
 
 
 def _spectral(data: Mapping) -> SpectralConfig:

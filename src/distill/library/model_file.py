@@ -30,7 +30,7 @@ from safetensors.torch import save
 from distill.atomic import atomic_write
 from distill.errors import UserError
 from distill.library import model_bounds
-from distill.model.vae import ConvVAE, ModelConfig
+from distill.model.vae import ConvVAE, ModelConfig, build
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
 
@@ -134,7 +134,7 @@ def load_model_file(
 ) -> tuple[ConvVAE, ModelMetadata]:
     """Rebuild the model from its config alone and load its weights (eval mode)."""
     metadata, tensors = _read(path, with_weights=True)  # shapes checked against the config
-    model = ConvVAE(metadata.model)
+    model = build(metadata.model)
     weights = {k: v for k, v in tensors.items() if not k.startswith(CORPUS_PREFIX)}
     try:
         model.load_state_dict(weights, strict=True)

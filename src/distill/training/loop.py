@@ -23,7 +23,7 @@ from distill.controls.corpus import CorpusMemory, build_corpus_memory
 from distill.errors import UserError
 from distill.library.model_file import ModelMetadata, save_model_file
 from distill.model.loss import VAELoss
-from distill.model.vae import ConvVAE
+from distill.model.vae import ConvVAE, build
 from distill.training import checkpoint
 from distill.training.data import TrainingData
 from distill.training.device import keep_freed_memory
@@ -156,7 +156,7 @@ class Trainer:
             # floats, which x86 CPUs compute ~100× slower; flushing them to 0 changes nothing
             # audible.
             torch.set_flush_denormal(True)
-        self.model = ConvVAE(spec.model).to(device)
+        self.model = build(spec.model).to(device)
         if precision == "bf16":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(
@@ -431,7 +431,7 @@ class Trainer:
         self._write_checkpoints()
         best = self.run.checkpoints / checkpoint.BEST
         weights = checkpoint.load(best)["model"] if best.exists() else self.model.state_dict()
-        final = ConvVAE(self.spec.model)
+        final = build(self.spec.model)
         final.load_state_dict(weights)
         if not all(
             torch.isfinite(t).all() for t in final.state_dict().values() if t.is_floating_point()

@@ -59,6 +59,7 @@ def train(
     spectral: SpectralConfig | None = None,
     loss: LossConfig | None = None,
     channels: tuple[int, ...] | None = None,
+    arch: str = "conv2d",
     reporter: Reporter | None = None,
     stop: StopFlag | None = None,
     precision: str = "auto",
@@ -93,6 +94,7 @@ def train(
         loss=loss_for(config, loss),
         model=ModelConfig.for_spectral(
             spectral,
+            arch,
             latent_dim=config.latent_dim,
             dropout=config.dropout,
             **({"channels": tuple(channels)} if channels else {}),
