@@ -17,14 +17,8 @@ import pytest
 import soundfile as sf
 import soxr
 
-from distill.audio.write import (
-    BIT_DEPTHS,
-    FORMATS,
-    SAMPLE_RATES,
-    ExportOptions,
-    measure_loudness,
-    write_audio,
-)
+from distill.audio.formats import BIT_DEPTHS, FORMATS, SAMPLE_RATES
+from distill.audio.write import ExportOptions, measure_loudness, write_audio
 from distill.errors import UserError
 
 RATE = 48_000  # Hz: the source rate of every test signal

@@ -6,6 +6,9 @@ one, never half of one. Encoding happens in memory because libsndfile reports a 
 without its cause, while Python's own write raises an OSError that says why (ENOSPC, EACCES, …).
 The cost is one copy of the encoded file in RAM, at most the size of the raw PCM
 (10 min of 96 kHz stereo 32-bit float ≈ 440 MiB).
+
+What a format stores (bit depths, rates), how it is encoded and tagged, and whether its peak is
+checked on the decoded file all come from its record in distill.audio.formats.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import errno
 import io
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,20 +27,16 @@ import soundfile as sf
 import soxr
 
 from distill.atomic import atomic_write
-from distill.audio.tags import embed_tags
+from distill.audio.formats import (
+    BIT_DEPTHS,
+    DEPTH_WORDS,
+    FORMATS,
+    SAMPLE_RATES,
+    ExportFormat,
+    choices,
+    formats_with,
+)
 from distill.errors import UserError
-
-FORMATS = ("wav", "flac", "mp3", "ogg")
-SAMPLE_RATES = (44_100, 48_000, 96_000)  # Hz
-BIT_DEPTHS = ("16", "24", "32f")  # "32f" = 32-bit float
-MP3_RATES = (44_100, 48_000)  # Hz: MPEG-1 Layer III stops at 48 kHz
-
-_PCM_SUBTYPES = {"16": "PCM_16", "24": "PCM_24", "32f": "FLOAT"}
-_LOSSY = {"mp3": ("MP3", "MPEG_LAYER_III"), "ogg": ("OGG", "VORBIS")}  # (container, subtype)
-# libsndfile compression level, 0 = best … 1 = smallest, and bitrate mode. MP3: VBR at level 0
-# (≈ LAME -V0); OGG: Vorbis quality 1 − level = 0.8. Both measured ≈ 270–300 kbit/s on stereo
-# noise, against ≈ 160 kbit/s with libsndfile's defaults.
-_COMPRESSION = {"mp3": (0.0, "VARIABLE"), "ogg": (0.2, None)}
 
 LOUDNESS_BLOCK_S = 0.4  # s: BS.1770 gating block; integrated loudness needs at least one
 # Linear full scale: one 16-bit step. The peak ceiling is lowered by this much so that rounding to
@@ -47,30 +47,33 @@ _LOSSY_PEAK_TRIES = 3  # re-encodes at most, to bring a lossy file's decoded pea
 
 @dataclass(frozen=True)
 class ExportOptions:
-    format: str = "wav"  # wav | flac | mp3 | ogg
-    sample_rate: int = 48_000  # Hz: 44100 | 48000 | 96000
-    bit_depth: str = "24"  # "16" | "24" | "32f"; WAV all three, FLAC 16/24, MP3/OGG ignore it
+    format: str = "wav"  # a name in formats.FORMATS: wav | flac | mp3 | ogg
+    sample_rate: int = 48_000  # Hz: one of formats.SAMPLE_RATES that the format stores
+    bit_depth: str = "24"  # "16" | "24" | "32f", as the format stores; lossy formats ignore it
     lufs: float | None = None  # integrated loudness target (LUFS); None = keep the level
     peak_dbfs: float = -1.0  # sample-peak ceiling (dBFS) after all gain: never clipped
 
     def validate(self) -> None:
         """Raise UserError (one line naming the valid choices) for an option that can't be met."""
         if self.format not in FORMATS:
-            raise UserError(f"unknown export format {self.format!r}: choose {_choices(FORMATS)}")
+            raise UserError(f"unknown export format {self.format!r}: choose {choices(FORMATS)}")
         if self.sample_rate not in SAMPLE_RATES:
             raise UserError(
-                f"unsupported sample rate {self.sample_rate} Hz: choose {_choices(SAMPLE_RATES)}"
+                f"unsupported sample rate {self.sample_rate} Hz: choose {choices(SAMPLE_RATES)}"
             )
-        if self.format in ("wav", "flac") and self.bit_depth not in BIT_DEPTHS:
+        fmt, depth, rate = self.export_format, self.bit_depth, self.sample_rate
+        if fmt.bit_depths and depth not in BIT_DEPTHS:
+            raise UserError(f"unsupported bit depth {depth!r}: choose {choices(BIT_DEPTHS)}")
+        if fmt.bit_depths and depth not in fmt.bit_depths:
+            holders = "/".join(name.upper() for name in formats_with(bit_depth=depth))
             raise UserError(
-                f"unsupported bit depth {self.bit_depth!r}: choose {_choices(BIT_DEPTHS)}"
+                f"{fmt.name.upper()} has no {DEPTH_WORDS[depth]}: choose bit depth "
+                f"{choices(fmt.bit_depths)}, or {holders} for {depth}"
             )
-        if self.format == "flac" and self.bit_depth == "32f":
-            raise UserError("FLAC has no 32-bit float: choose bit depth 16 or 24, or WAV for 32f")
-        if self.format == "mp3" and self.sample_rate not in MP3_RATES:
+        if rate not in fmt.sample_rates:
             raise UserError(
-                f"MP3 cannot store {self.sample_rate} Hz: choose {_choices(MP3_RATES)} Hz, "
-                "or wav/flac/ogg for 96000 Hz"
+                f"{fmt.name.upper()} cannot store {rate} Hz: choose {choices(fmt.sample_rates)} "
+                f"Hz, or {'/'.join(formats_with(sample_rate=rate))} for {rate} Hz"
             )
         if self.lufs is not None and not (-70.0 <= self.lufs <= 0.0):
             raise UserError(
@@ -82,15 +85,18 @@ class ExportOptions:
             )
 
     @property
+    def export_format(self) -> ExportFormat:
+        """The format's record in formats.FORMATS (KeyError for an unknown one: validate first)."""
+        return FORMATS[self.format]
+
+    @property
     def suffix(self) -> str:
-        return f".{self.format}"
+        return f".{self.format}"  # as ExportFormat.suffix, and defined before validate()
 
     @property
     def soundfile_format(self) -> tuple[str, str]:
         """(container, subtype) as soundfile names them."""
-        if self.format in _LOSSY:
-            return _LOSSY[self.format]
-        return self.format.upper(), _PCM_SUBTYPES[self.bit_depth]
+        return self.export_format.container, self.export_format.subtype(self.bit_depth)
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ class ExportResult:
     sidecar_path: Path | None
     format: str
     sample_rate: int  # Hz
-    bit_depth: str | None  # None for mp3/ogg (the codec decides)
+    bit_depth: str | None  # None where the codec decides (mp3, ogg)
     frames: int  # samples per channel, at sample_rate
     channels: int
     peak_dbfs: float  # sample peak after processing (before lossy encoding); -inf for silence
@@ -161,42 +167,73 @@ def _write_audio(
         x = soxr.resample(x, source_rate, options.sample_rate, quality="HQ")
     x, gain_db, limit_db = _level(x, options)
     encoded = _encode(x, options)
-    if options.format in _LOSSY:
+    if options.export_format.lossy:
         x, encoded, peak, extra_db = _fit_decoded_peak(x, encoded, options)
         gain_db, limit_db = gain_db + extra_db, limit_db + extra_db
     else:
         peak = float(np.max(np.abs(x)))  # within half a step of what is stored
     if tags is not None:
-        embed_tags(encoded, options.format, tags)
-    result = ExportResult(
-        path=path,
-        sidecar_path=path.with_suffix(".json") if sidecar is not None else None,
-        format=options.format,
-        sample_rate=options.sample_rate,
-        bit_depth=None if options.format in _LOSSY else options.bit_depth,
+        options.export_format.tag(encoded, tags)
+    result = _result(
+        path,
+        options,
+        sidecar=sidecar is not None,
         frames=len(x),
         channels=x.shape[1],
-        peak_dbfs=20.0 * math.log10(peak) if peak > 0 else -math.inf,
+        peak=peak,
         # measured only with a target: pyloudnorm brings scipy.signal (~0.6 s of start-up)
         loudness_lufs=measure_loudness(x, options.sample_rate)
         if options.lufs is not None
         else None,
         gain_db=gain_db,
-        peak_limit_db=limit_db,
+        limit_db=limit_db,
     )
     # Serialised before anything touches the disk: a bad sidecar is a bug, not a half-export.
     sidecar_text = None if sidecar is None else _sidecar_json(sidecar, result, options, source_rate)
 
     _write_or_explain(path, encoded.getbuffer())
     if result.sidecar_path is not None and sidecar_text is not None:
-        try:
-            _write_or_explain(result.sidecar_path, sidecar_text.encode())
-        except UserError:
-            # A take without its sidecar cannot be regenerated: all or nothing.
-            with contextlib.suppress(OSError):
-                path.unlink()
-            raise
+        _write_sidecar(path, result.sidecar_path, sidecar_text)
     return result
+
+
+def _result(
+    path: Path,
+    options: ExportOptions,
+    *,
+    sidecar: bool,
+    frames: int,
+    channels: int,
+    peak: float,
+    loudness_lufs: float | None,
+    gain_db: float,
+    limit_db: float,
+) -> ExportResult:
+    """The ExportResult of a file at `path` whose stored sample peak is `peak` (linear)."""
+    return ExportResult(
+        path=path,
+        sidecar_path=path.with_suffix(".json") if sidecar else None,
+        format=options.format,
+        sample_rate=options.sample_rate,
+        bit_depth=options.bit_depth if options.export_format.bit_depths else None,
+        frames=frames,
+        channels=channels,
+        peak_dbfs=20.0 * math.log10(peak) if peak > 0 else -math.inf,
+        loudness_lufs=loudness_lufs,
+        gain_db=gain_db,
+        peak_limit_db=limit_db,
+    )
+
+
+def _write_sidecar(take: Path, sidecar: Path, text: str) -> None:
+    """Write the sidecar of the written `take`; a take without its sidecar cannot be
+    regenerated, so when the sidecar fails the take goes too: all or nothing."""
+    try:
+        _write_or_explain(sidecar, text.encode())
+    except UserError:
+        with contextlib.suppress(OSError):
+            take.unlink()
+        raise
 
 
 def measure_loudness(x: np.ndarray, rate: int, *, loop_short: bool = False) -> float | None:
@@ -240,21 +277,29 @@ def _as_frames(audio: np.ndarray) -> np.ndarray:
 def _level(x: np.ndarray, options: ExportOptions) -> tuple[np.ndarray, float, float]:
     """Apply the loudness target, then the peak ceiling, as one plain gain (no limiter, no clip).
 
-    Returns (audio, total gain dB, peak-ceiling part dB ≤ 0). Unmeasurable loudness (silence)
-    leaves the level alone rather than asking for infinite gain.
+    Returns (audio, total gain dB, peak-ceiling part dB ≤ 0).
     """
-    loudness_db = 0.0
+    measured = None
     if options.lufs is not None:
         measured = measure_loudness(x, options.sample_rate, loop_short=True)
-        if measured is not None:
-            loudness_db = options.lufs - measured
-    peak = float(np.max(np.abs(x))) * 10.0 ** (loudness_db / 20.0)
-    ceiling = _ceiling(options)
-    limit_db = 20.0 * math.log10(ceiling / peak) if peak > ceiling else 0.0
-    gain_db = loudness_db + limit_db
+    gain_db, limit_db = _level_gain(float(np.max(np.abs(x))), measured, options)
     if gain_db != 0.0:
         x = x * np.float32(10.0 ** (gain_db / 20.0))
     return x, gain_db, limit_db
+
+
+def _level_gain(peak: float, loudness: float | None, options: ExportOptions) -> tuple[float, float]:
+    """(total gain dB, its peak-ceiling part dB ≤ 0) for audio of sample `peak` (linear) and
+    integrated `loudness` (LUFS; None = not measured or unmeasurable): the loudness target, then
+    the peak ceiling. Unmeasurable loudness (silence) leaves the level alone rather than asking
+    for infinite gain."""
+    loudness_db = 0.0
+    if options.lufs is not None and loudness is not None:
+        loudness_db = options.lufs - loudness
+    raised = peak * 10.0 ** (loudness_db / 20.0)
+    ceiling = _ceiling(options)
+    limit_db = 20.0 * math.log10(ceiling / raised) if raised > ceiling else 0.0
+    return loudness_db + limit_db, limit_db
 
 
 def _ceiling(options: ExportOptions) -> float:
@@ -263,21 +308,26 @@ def _ceiling(options: ExportOptions) -> float:
 
 
 def _encode(x: np.ndarray, options: ExportOptions) -> io.BytesIO:
-    container, subtype = options.soundfile_format
-    level, mode = _COMPRESSION.get(options.format, (None, None))
-    if subtype in ("PCM_16", "PCM_24"):
-        x = _quantize(x, subtype)
     buffer = io.BytesIO()
-    sf.write(
-        buffer,
-        x,
-        options.sample_rate,
-        format=container,
-        subtype=subtype,
-        compression_level=level,
-        bitrate_mode=mode,
-    )
+    settings = _soundfile_settings(options)
+    sf.write(buffer, _stored(x, settings["subtype"]), options.sample_rate, **settings)
     return buffer
+
+
+def _soundfile_settings(options: ExportOptions) -> dict:
+    """The format's encoder settings, as soundfile's write and SoundFile take them."""
+    fmt = options.export_format
+    return {
+        "format": fmt.container,
+        "subtype": fmt.subtype(options.bit_depth),
+        "compression_level": fmt.compression_level,
+        "bitrate_mode": fmt.bitrate_mode,
+    }
+
+
+def _stored(x: np.ndarray, subtype: str) -> np.ndarray:
+    """What libsndfile is handed for `subtype`: integers for 16/24-bit PCM (see _quantize)."""
+    return _quantize(x, subtype) if subtype in ("PCM_16", "PCM_24") else x
 
 
 def _fit_decoded_peak(
@@ -290,17 +340,27 @@ def _fit_decoded_peak(
     level, so one re-encode at (ceiling / decoded peak) nearly always lands under.
     Returns (audio, encoded file, its decoded peak (linear), extra gain dB ≤ 0).
     """
-    ceiling, extra_db = _ceiling(options), 0.0
-    peak = _decoded_peak(encoded)
-    for _ in range(_LOSSY_PEAK_TRIES):
-        if peak <= ceiling:
-            break
-        step_db = 20.0 * math.log10(ceiling / peak) - 0.01  # dB; a hair more, to not loop
+    extra_db = 0.0
+
+    def lower(step_db: float) -> float:
+        nonlocal x, encoded, extra_db
         x = x * np.float32(10.0 ** (step_db / 20.0))
         extra_db += step_db
         encoded = _encode(x, options)
-        peak = _decoded_peak(encoded)
+        return _decoded_peak(encoded)
+
+    peak = _lower_under_ceiling(_decoded_peak(encoded), _ceiling(options), lower)
     return x, encoded, peak, extra_db
+
+
+def _lower_under_ceiling(peak: float, ceiling: float, lower: Callable[[float], float]) -> float:
+    """Call `lower(step dB < 0)` (re-encode that much quieter; returns the new decoded peak) until
+    the decoded `peak` is under `ceiling`, at most _LOSSY_PEAK_TRIES times; returns the peak."""
+    for _ in range(_LOSSY_PEAK_TRIES):
+        if peak <= ceiling:
+            break
+        peak = lower(20.0 * math.log10(ceiling / peak) - 0.01)  # dB; a hair more, to not loop
+    return peak
 
 
 def _decoded_peak(encoded: io.BytesIO) -> float:
@@ -379,8 +439,3 @@ def reason_for(err: OSError) -> str:
 def _reason(err: OSError) -> str:
     known = _REASONS.get(err.errno) if err.errno is not None else None
     return known or f"{err.strerror or err} — check the output folder or choose another"
-
-
-def _choices(values: tuple) -> str:
-    *rest, last = [str(v) for v in values]
-    return f"{', '.join(rest)} or {last}"

@@ -26,17 +26,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from distill.audio.tags import embed_tags
 from distill.audio.write import (
-    _COMPRESSION,
-    _LOSSY,
-    _LOSSY_PEAK_TRIES,
     ExportOptions,
     ExportResult,
     _ceiling,
-    _quantize,
+    _level_gain,
+    _lower_under_ceiling,
+    _result,
     _sidecar_json,
-    _write_or_explain,
+    _soundfile_settings,
+    _stored,
+    _write_sidecar,
     reason_for,
     write_audio,
 )
@@ -111,42 +111,33 @@ def _write_from_spool(
     tags: dict[str, str] | None,
     sidecar: dict | None,
 ) -> ExportResult:
-    # The gain write_audio's _level gives: loudness target, then the peak ceiling, one plain gain.
-    loudness_db = (
-        options.lufs - loudness if options.lufs is not None and loudness is not None else 0
-    )
-    ceiling = _ceiling(options)
-    raised = peak * 10.0 ** (loudness_db / 20.0)
-    limit_db = 20.0 * math.log10(ceiling / raised) if raised > ceiling else 0.0
-    gain_db = loudness_db + limit_db
+    gain_db, limit_db = _level_gain(peak, loudness, options)  # the gain write_audio gives
     target = _temp_beside(path)
     try:
         _encode(spool, target, options, gain_db)
         stored_peak = peak * 10.0 ** (gain_db / 20.0)
-        if options.format in _LOSSY:  # as write_audio: the decoded peak must stay under it too
-            stored_peak = _decoded_peak(target)
-            for _ in range(_LOSSY_PEAK_TRIES):
-                if stored_peak <= ceiling:
-                    break
-                step_db = 20.0 * math.log10(ceiling / stored_peak) - 0.01
+        if options.export_format.lossy:  # as write_audio: the decoded peak must stay under it too
+
+            def lower(step_db: float) -> float:
+                nonlocal gain_db, limit_db
                 gain_db, limit_db = gain_db + step_db, limit_db + step_db
                 _encode(spool, target, options, gain_db)
-                stored_peak = _decoded_peak(target)
+                return _decoded_peak(target)
+
+            stored_peak = _lower_under_ceiling(_decoded_peak(target), _ceiling(options), lower)
         if tags is not None:
             with target.open("r+b") as f:
-                embed_tags(f, options.format, tags)
-        result = ExportResult(
-            path=path,
-            sidecar_path=path.with_suffix(".json") if sidecar is not None else None,
-            format=options.format,
-            sample_rate=options.sample_rate,
-            bit_depth=None if options.format in _LOSSY else options.bit_depth,
+                options.export_format.tag(f, tags)
+        result = _result(
+            path,
+            options,
+            sidecar=sidecar is not None,
             frames=frames,
             channels=1,
-            peak_dbfs=20.0 * math.log10(stored_peak) if stored_peak > 0 else -math.inf,
+            peak=stored_peak,
             loudness_lufs=None if loudness is None or options.lufs is None else loudness + gain_db,
             gain_db=gain_db,
-            peak_limit_db=limit_db,
+            limit_db=limit_db,
         )
         text = (
             None
@@ -161,37 +152,22 @@ def _write_from_spool(
             target.unlink()
         raise
     if result.sidecar_path is not None and text is not None:
-        try:
-            _write_or_explain(result.sidecar_path, text.encode())
-        except UserError:
-            with contextlib.suppress(OSError):
-                path.unlink()  # a take without its sidecar: all or nothing, as write_audio
-            raise
+        _write_sidecar(path, result.sidecar_path, text)
     return result
 
 
 def _encode(spool: Path, target: Path, options: ExportOptions, gain_db: float) -> None:
     """Encode the spooled samples × the gain into `target` (replaced), a block at a time."""
-    container, subtype = options.soundfile_format
-    level, mode = _COMPRESSION.get(options.format, (None, None))
+    settings = _soundfile_settings(options)
     gain = np.float32(10.0 ** (gain_db / 20.0))
     try:
         with (
             spool.open("rb") as source,
-            sf.SoundFile(
-                os.fsencode(target),
-                "w",
-                options.sample_rate,
-                1,
-                subtype,
-                format=container,
-                compression_level=level,
-                bitrate_mode=mode,
-            ) as out,
+            sf.SoundFile(os.fsencode(target), "w", options.sample_rate, 1, **settings) as out,
         ):
             while chunk := source.read(4 * BLOCK):
                 x = np.frombuffer(chunk, dtype=np.float32)[:, None] * gain
-                out.write(_quantize(x, subtype) if subtype in ("PCM_16", "PCM_24") else x)
+                out.write(_stored(x, settings["subtype"]))
     except (RuntimeError, sf.LibsndfileError) as err:
         # libsndfile says "System error" or "Unspecified internal error" for a refused write;
         # the free space says whether that was a full disk.

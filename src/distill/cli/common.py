@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from distill.audio.formats import BIT_DEPTHS, FORMATS, SAMPLE_RATES, choices, formats_with
 from distill.terminal import json_text, printable
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object to stdout.")]
@@ -24,10 +25,16 @@ SliderOption = Annotated[
         "or its number. Repeat for several sliders.",
     ),
 ]
-FormatOption = Annotated[str, typer.Option("--format", "-f", help="wav, flac, mp3 or ogg.")]
-RateOption = Annotated[int, typer.Option("--sample-rate", "-r", help="44100, 48000 or 96000 Hz.")]
+FormatOption = Annotated[str, typer.Option("--format", "-f", help=f"{choices(FORMATS)}.")]
+RateOption = Annotated[
+    int, typer.Option("--sample-rate", "-r", help=f"{choices(SAMPLE_RATES)} Hz.")
+]
+_FLOAT_FORMATS = "/".join(name.upper() for name in formats_with(bit_depth="32f"))
 DepthOption = Annotated[
-    str, typer.Option("--bit-depth", help="16, 24 or 32f (32-bit float; WAV only).")
+    str,
+    typer.Option(
+        "--bit-depth", help=f"{choices(BIT_DEPTHS)} (32-bit float; {_FLOAT_FORMATS} only)."
+    ),
 ]
 LufsOption = Annotated[
     float | None,

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 
+from distill.audio.formats import FORMATS as EXPORT_FORMATS
+from distill.audio.formats import SAMPLE_RATES as EXPORT_RATES
+from distill.audio.formats import choices
 from distill.cli.common import (
     DepthOption,
     DeviceOption,
@@ -34,8 +37,7 @@ from distill.errors import UserError
 if TYPE_CHECKING:
     import numpy as np
 
-EXPORT_RATES = (44_100, 48_000, 96_000)
-FORMATS = {".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg"}
+FORMATS = {f.suffix: f.name for f in EXPORT_FORMATS.values()}  # ".wav" → "wav"
 
 
 def resynth_command(
@@ -45,7 +47,7 @@ def resynth_command(
     ],
     in_file: Annotated[Path, typer.Argument(help="Audio file to run through the model.")],
     out_file: Annotated[
-        Path, typer.Argument(help="Where to write (.wav, .flac, .mp3 or .ogg); never overwritten.")
+        Path, typer.Argument(help=f"Where to write ({choices(FORMATS)}); never overwritten.")
     ],
     slider: SliderOption = None,
     bit_depth: DepthOption = "24",
@@ -60,7 +62,7 @@ def resynth_command(
     format = FORMATS.get(out_file.suffix.lower())
     if format is None:
         raise UserError(
-            f"{out_file.name}: name the output .wav, .flac, .mp3 or .ogg (the format follows it)"
+            f"{out_file.name}: name the output {choices(FORMATS)} (the format follows it)"
         )
     sidecar = out_file.with_suffix(".json")
     for taken in (out_file, sidecar):  # the sidecar of another file of that stem, too

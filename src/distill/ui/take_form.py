@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from distill.audio.write import BIT_DEPTHS, FORMATS, SAMPLE_RATES, ExportOptions
+from distill.audio.formats import BIT_DEPTHS, FORMATS, SAMPLE_RATES
+from distill.audio.write import ExportOptions
 from distill.errors import UserError
 from distill.generation.generate import MAX_BLEND, BlendVoice, GenerationParams
 from distill.generation.spatial import MODES as SPATIAL_MODES
@@ -38,6 +39,8 @@ SPATIAL, EXPORT = SpatialOptions(), ExportOptions()  # their defaults are the fo
 # Which form field a message of ExportOptions.validate / SpatialOptions.validate is about.
 _EXPORT_WORDS = (("LUFS", "lufs"), ("bit depth", "depth"), ("Hz", "rate"), ("sample rate", "rate"))
 _SPATIAL_WORDS = (("width", "width"), ("azimuth", "azimuth"), ("elevation", "elevation"))
+# "Bit depth (WAV, FLAC)": the formats that store a chosen depth (the others' codec decides)
+_DEPTH_LABEL = f"Bit depth ({', '.join(n.upper() for n, f in FORMATS.items() if f.bit_depths)})"
 _SPATIAL_WORDS += (("orbit", "orbit"),)
 
 
@@ -105,7 +108,7 @@ def build_form(sliders: list[gr.Slider]) -> FormFields:
         rate = gr.Dropdown(
             [str(r) for r in SAMPLE_RATES], value=str(EXPORT.sample_rate), label="Sample rate"
         )
-        depth = gr.Dropdown(list(BIT_DEPTHS), value=EXPORT.bit_depth, label="Bit depth (WAV, FLAC)")
+        depth = gr.Dropdown(list(BIT_DEPTHS), value=EXPORT.bit_depth, label=_DEPTH_LABEL)
         normalize = gr.Checkbox(label="Normalize loudness")
         lufs = gr.Number(-14.0, label="Loudness (LUFS)", elem_id="gen-lufs")
 
