@@ -6,10 +6,11 @@
 3. Sweep each axis over the data's span (lowest to highest training projection, `sweep_points`
    latents, every other axis at the mean), decode, synthesize one chunk each and compute the
    features of features.py; Spearman ρ of each feature with the sweep position.
-4. Label: a feature scores |ρ| · min(1, its change across the sweep / AUDIBLE_CHANGE): a perfectly
-   monotone but inaudible drift (0.05 octave of centroid) must not outvote a 12 dB loudness swing.
-   The best score names the axis through LABELS if it reaches MIN_SCORE; exact ties go to the
-   feature listed first (brightness before warmth: a lowpass sweep moves both). Otherwise the axis
+4. Label: a feature scores |ρ| · min(1, its change across the sweep / its audible_change): a
+   perfectly monotone but inaudible drift (0.05 octave of centroid) must not outvote a 12 dB
+   loudness swing. The best score names the axis by the feature's label if it reaches MIN_SCORE;
+   exact ties go to the lower rank (brightness before warmth: a lowpass sweep moves both). Both
+   come from the feature's record (features.FEATURE_RECORDS). Otherwise the axis
    keeps a neutral "axis N" (N = its 1-based number). A label an earlier axis already has is
    passed over for the next best feature that reaches MIN_SCORE; when none does, the axis is
    neutral: every label means one thing ("brightness, brightness 2, brightness 3" told a user
@@ -31,7 +32,7 @@ import torch
 from scipy import stats as scipy_stats
 
 from distill.audio.check import check_dataset
-from distill.controls.features import FEATURES, compute_features
+from distill.controls.features import FEATURE_RECORDS, FEATURES, compute_features
 from distill.controls.sliders import Axis, Controls, slider_scale
 from distill.data.cache import ChunkDataset, prepare_files
 from distill.errors import UserError
@@ -41,28 +42,9 @@ from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
 from distill.spectral.transform import synthesize
 
+_RECORDS = {feature.name: feature for feature in FEATURE_RECORDS}
 # Feature → musical name, in tie-break order.
-LABELS = {
-    "centroid": "brightness",
-    "rolloff": "brightness",
-    "low_high_ratio": "warmth",
-    "flatness": "noisiness",
-    "rms": "loudness",
-    "onset_density": "density",
-    "zcr": "grit",
-}
-# A feature's change across the whole sweep that is clearly audible: octaves for the frequency-like
-# features (log2 of max/min), dB, flatness units (0…1) and onsets per second.
-AUDIBLE_CHANGE = {
-    "centroid": 1 / 3,
-    "rolloff": 1 / 3,
-    "zcr": 1 / 3,
-    "low_high_ratio": 6.0,
-    "rms": 3.0,
-    "flatness": 0.05,
-    "onset_density": 1.0,
-}
-_OCTAVE_FEATURES = {"centroid", "rolloff", "zcr"}
+LABELS = {f.name: f.label for f in sorted(FEATURE_RECORDS, key=lambda f: f.rank)}
 _OCTAVE_FLOOR = 20.0  # Hz (or crossings/s): below this, octaves stop meaning anything
 # |ρ| 0.6 over 9 points: clearly monotone (p ≈ 0.09 for one feature); weaker trends stay neutral.
 MIN_SCORE = 0.6
@@ -143,19 +125,20 @@ def spearman(values: np.ndarray) -> float:
 
 
 def audible_change(name: str, values: np.ndarray) -> float:
-    """How far a feature moves across the sweep, in units of AUDIBLE_CHANGE (1 = clearly)."""
-    if name in _OCTAVE_FEATURES:
+    """How far a feature moves across the sweep, in units of its audible_change (1 = clearly)."""
+    feature = _RECORDS[name]
+    if feature.octaves:
         floored = np.maximum(values, _OCTAVE_FLOOR)
         change = float(np.log2(floored.max() / floored.min()))
     else:
         change = float(np.ptp(values))
-    return change / AUDIBLE_CHANGE[name]
+    return change / feature.audible_change
 
 
 def change(name: str, values: np.ndarray) -> float:
     """A feature's signed change from the sweep's low end to its high end, in its display unit:
     octaves for the frequency-like features, else the feature's own unit (dB, 0…1, per s)."""
-    if name in _OCTAVE_FEATURES:
+    if _RECORDS[name].octaves:
         floored = np.maximum(values, _OCTAVE_FLOOR)
         return float(np.log2(floored[-1] / floored[0]))
     return float(values[-1] - values[0])

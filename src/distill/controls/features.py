@@ -1,38 +1,26 @@
 """Audio features that name latent directions: seven floats per mono waveform.
 
+Each feature is one record in FEATURE_RECORDS: how it is measured, the slider label it gives a
+latent axis that clearly moves it, and how large a change across a sweep is clearly audible. The
+latent analysis (analysis.py) reads everything it needs from there, so a new feature is one
+record here.
+
 All spectral features come from one Hann-windowed STFT (2048 samples, hop 512: 42.7 ms frames every
 10.7 ms at 48 kHz) with no padding, so no frame sees zeros that are not in the signal. Magnitudes
 are scaled so a full-scale sine at a bin centre reads 1 (÷ n_fft/4, as in the representation).
 Per-frame values are averaged with each frame's energy as its weight: loud frames speak for the
 sound, silent frames (weight 0) do not. Silence gives finite values, never NaN or inf:
 spectral features 0, RMS at SILENCE_DB, the low/high ratio 0 dB.
-
-  centroid        Hz   magnitude-weighted mean frequency (the usual "brightness" measure)
-  rolloff         Hz   frequency below which 85 % of a frame's power lies
-  flatness        0…1  geometric / arithmetic mean of the power spectrum: ~0 for a sine,
-                       ~0.56 (e^−γ) for white noise
-  rms             dBFS root mean square of the whole waveform (a full-scale sine is −3 dBFS)
-  low_high_ratio  dB   energy below 500 Hz over energy above 4 kHz, clamped to ±60 dB: the low band
-                       holds the body of most sounds, the high band their air and hiss
-  zcr             /s   sign changes of the waveform per second (a 1 kHz sine gives 2000)
-  onset_density   /s   peaks of the spectral flux (mean dB rise per bin between frames) that stand
-                       ONSET_DB above the local median and are ONSET_GAP_S apart, per second
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
-FEATURES = (
-    "centroid",
-    "rolloff",
-    "flatness",
-    "rms",
-    "low_high_ratio",
-    "zcr",
-    "onset_density",
-)
 N_FFT = 2048  # samples per frame
 HOP = 512  # samples between frames
 ROLLOFF_SHARE = 0.85
@@ -47,21 +35,111 @@ ONSET_GAP_S = 0.05  # s: two onsets closer than this are one
 MEDIAN_WINDOW_S = 0.25  # s: the local median of the flux is taken over this window
 
 
+@dataclass(frozen=True)
+class Sound:
+    """A mono waveform and its spectrogram, computed once and measured by every feature."""
+
+    x: np.ndarray  # (T,) float64 samples
+    sample_rate: int  # Hz
+    magnitude: np.ndarray  # (frames, bins) |STFT|, a full-scale sine at a bin centre reads 1
+    freqs: np.ndarray  # (bins,) Hz
+    power: np.ndarray  # (frames, bins) magnitude²
+    weight: np.ndarray  # (frames,) each frame's energy: its weight in the per-frame averages
+
+    @classmethod
+    def of(cls, audio: np.ndarray, sample_rate: int) -> Sound:
+        x = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
+        magnitude, freqs = _spectrogram(x, sample_rate)
+        power = magnitude**2
+        return cls(x, sample_rate, magnitude, freqs, power, power.sum(axis=1))
+
+    @property
+    def seconds(self) -> float:
+        return len(self.x) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature: its measurement, and what the latent analysis needs to name a slider by it."""
+
+    name: str  # key in compute_features' result and in a model file's correlations and changes
+    measure: Callable[[Sound], float]  # finite for any waveform, silence included
+    label: str  # what a slider that clearly moves it is called ("brightness")
+    # The change across a whole sweep that is clearly audible, in the unit `change` is measured in
+    # (octaves when `octaves`, else the feature's own): a monotone but smaller drift scores less.
+    audible_change: float
+    # Exact label-score ties go to the lower rank (brightness before warmth: a lowpass sweep
+    # moves both). A separate rank, because the order of FEATURE_RECORDS is the order of the
+    # values stored in model files.
+    rank: int
+    octaves: bool = False  # frequency-like: changes are measured in octaves (log2 of max/min)
+
+
+FEATURE_RECORDS: tuple[Feature, ...] = (
+    # Hz: magnitude-weighted mean frequency (the usual "brightness" measure)
+    Feature(
+        "centroid",
+        lambda s: _weighted(_centroid(s.magnitude, s.freqs), s.weight),
+        "brightness",
+        audible_change=1 / 3,
+        rank=1,
+        octaves=True,
+    ),
+    # Hz: frequency below which 85 % of a frame's power lies
+    Feature(
+        "rolloff",
+        lambda s: _weighted(_rolloff(s.power, s.freqs), s.weight),
+        "brightness",
+        audible_change=1 / 3,
+        rank=2,
+        octaves=True,
+    ),
+    # 0…1: geometric / arithmetic mean of the power spectrum: ~0 for a sine, ~0.56 (e^−γ) for
+    # white noise
+    Feature(
+        "flatness",
+        lambda s: _weighted(_flatness(s.power), s.weight),
+        "noisiness",
+        audible_change=0.05,
+        rank=4,
+    ),
+    # dBFS: root mean square of the whole waveform (a full-scale sine is −3 dBFS)
+    Feature("rms", lambda s: rms_db(s.x), "loudness", audible_change=3.0, rank=5),
+    # dB: energy below 500 Hz over energy above 4 kHz, clamped to ±60 dB: the low band holds the
+    # body of most sounds, the high band their air and hiss
+    Feature(
+        "low_high_ratio",
+        lambda s: low_high_ratio(s.power, s.freqs),
+        "warmth",
+        audible_change=6.0,
+        rank=3,
+    ),
+    # /s: sign changes of the waveform per second (a 1 kHz sine gives 2000)
+    Feature(
+        "zcr",
+        lambda s: zero_crossing_rate(s.x, s.sample_rate),
+        "grit",
+        audible_change=1 / 3,
+        rank=7,
+        octaves=True,
+    ),
+    # /s: peaks of the spectral flux (mean dB rise per bin between frames) that stand ONSET_DB
+    # above the local median and are ONSET_GAP_S apart, per second
+    Feature(
+        "onset_density",
+        lambda s: onset_density(s.magnitude, s.seconds, s.sample_rate),
+        "density",
+        audible_change=1.0,
+        rank=6,
+    ),
+)
+FEATURES = tuple(f.name for f in FEATURE_RECORDS)  # names, in the order values are stored
+
+
 def compute_features(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
-    """Every feature of FEATURES for one mono waveform (any float dtype, any length)."""
-    x = np.nan_to_num(np.asarray(audio, dtype=np.float64).reshape(-1))
-    magnitude, freqs = _spectrogram(x, sample_rate)  # (frames, bins), (bins,)
-    power = magnitude**2
-    weight = power.sum(axis=1)  # frame energy
-    return {
-        "centroid": _weighted(_centroid(magnitude, freqs), weight),
-        "rolloff": _weighted(_rolloff(power, freqs), weight),
-        "flatness": _weighted(_flatness(power), weight),
-        "rms": rms_db(x),
-        "low_high_ratio": low_high_ratio(power, freqs),
-        "zcr": zero_crossing_rate(x, sample_rate),
-        "onset_density": onset_density(magnitude, len(x) / sample_rate, sample_rate),
-    }
+    """Every feature of FEATURE_RECORDS for one mono waveform (any float dtype, any length)."""
+    sound = Sound.of(audio, sample_rate)
+    return {feature.name: feature.measure(sound) for feature in FEATURE_RECORDS}
 
 
 def _spectrogram(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
