@@ -44,7 +44,7 @@ print(json.dumps(dict(load_s=load_s, times=times, rss_mb=rss_mb, samples=len(aud
 def make_model(folder: Path) -> Path:
     import torch
 
-    from distill.library.model_file import ModelMetadata, save_model_file
+    from distill.model.file import ModelMetadata, save_model_file
     from distill.model.vae import ConvVAE, ModelConfig
     from distill.spectral import ChannelStats, SpectralConfig
 

@@ -28,7 +28,7 @@ import torch
 
 from distill.audio.read import AUDIO_EXTENSIONS, read_mono
 from distill.generation.resynth import resynthesize
-from distill.library.model_file import load_model_file
+from distill.model.file import load_model_file
 from distill.model.loss import LossConfig
 from distill.spectral import analyze, synthesize
 from distill.spectral.quality import measure

@@ -13,8 +13,8 @@ import soundfile as sf
 import torch
 
 from distill.audio import synth
-from distill.library.model_file import ModelMetadata, read_metadata, save_model_file
 from distill.library.store import Library
+from distill.model.file import ModelMetadata, read_metadata, save_model_file
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
 

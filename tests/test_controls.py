@@ -25,7 +25,7 @@ from distill.controls.analysis import (
 from distill.controls.features import FEATURES, SILENCE_DB, compute_features
 from distill.controls.sliders import Axis, Controls, slider_scale
 from distill.errors import UserError
-from distill.library.model_file import load_model_file
+from distill.model.file import load_model_file
 from distill.spectral import SpectralConfig, synthesize
 from distill.training import loop
 from distill.training.session import train

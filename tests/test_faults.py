@@ -22,8 +22,8 @@ import soundfile as sf
 import torch
 
 from conftest import write_demo_sounds
-from distill.library import model_file
-from distill.library.model_file import ModelFileError, ModelMetadata, load_model_file
+from distill.model import file as model_file
+from distill.model.file import ModelFileError, ModelMetadata, load_model_file
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
 

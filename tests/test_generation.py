@@ -13,7 +13,7 @@ from distill.generation.generate import GenerationParams
 from distill.generation.layout import Event, EventFrames
 from distill.generation.loaded import open_model_file
 from distill.generation.resynth import resynthesize
-from distill.library.model_file import load_model_file
+from distill.model.file import load_model_file
 from distill.spectral import ChannelStats, SpectralConfig, analyze, synthesize
 from distill.spectral.long import synthesize_long
 from distill.spectral.transform import IF, MAG

@@ -18,14 +18,14 @@ from conftest import TINY_TRAINING
 from distill.audio import synth
 from distill.errors import UserError
 from distill.library import store
-from distill.library.model_file import (
+from distill.library.store import Library, LibraryError
+from distill.model.file import (
     ModelFileError,
     ModelMetadata,
     load_model_file,
     read_metadata,
     save_model_file,
 )
-from distill.library.store import Library, LibraryError
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
 

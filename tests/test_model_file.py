@@ -9,7 +9,7 @@ import struct
 import pytest
 import torch
 
-from distill.library.model_file import (
+from distill.model.file import (
     ModelFileError,
     ModelMetadata,
     load_model_file,

@@ -23,8 +23,8 @@ from typer.testing import CliRunner
 
 from distill.cli.app import app
 from distill.controls.sliders import Controls
-from distill.library.model_file import read_metadata
 from distill.library.store import Library
+from distill.model.file import read_metadata
 from distill.report.content import CLIP_SECONDS, PLAYER_RATE, spread
 from distill.report.pictures import TRAIN_COLOUR, VAL_COLOUR
 

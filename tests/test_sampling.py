@@ -25,7 +25,7 @@ from distill.generation.generate import GenerationParams
 from distill.generation.layout import EventFrames, as_generator, texture_layout
 from distill.generation.loaded import LoadedModel, open_model_file
 from distill.generation.sampling import LatentSampler
-from distill.library.model_file import read_metadata, write_corpus
+from distill.model.file import read_metadata, write_corpus
 
 RATE = 48_000
 LOW_HZ, HIGH_HZ = 1_000.0, 4_000.0  # centroid below: a thump; above: a hat; between: a blur

@@ -17,7 +17,7 @@ import torch
 
 from conftest import TINY_TRAINING
 from distill.audio import synth
-from distill.library.model_file import load_model_file
+from distill.model.file import load_model_file
 from distill.model.loss import LossConfig
 from distill.spectral import SpectralConfig
 from distill.training import checkpoint, loop

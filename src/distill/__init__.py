@@ -20,7 +20,7 @@ _EXPORTS = {
     "train": ("distill.training.session", "train"),
     "resume": ("distill.training.session", "resume"),
     "load": ("distill.generation.loaded", "load"),
-    "load_model_file": ("distill.library.model_file", "load_model_file"),
+    "load_model_file": ("distill.model.file", "load_model_file"),
     "Library": ("distill.library.store", "Library"),
     "ExportOptions": ("distill.audio.write", "ExportOptions"),
     "GenerationParams": ("distill.generation.generate", "GenerationParams"),

@@ -168,7 +168,7 @@ def sliders(
 ) -> None:
     """A model's sliders: name, share of the variance, safe range, what each feature does."""
     from distill.controls.sliders import Controls
-    from distill.library.model_file import read_metadata
+    from distill.model.file import read_metadata
 
     entry = _library(ctx, home).resolve(ref)
     data = read_metadata(entry.path).controls
@@ -210,8 +210,8 @@ def rename_slider(
 ) -> None:
     """Give a slider your own name (stored in the model file; the model's presets follow)."""
     from distill.controls.sliders import Controls
-    from distill.library.model_file import read_metadata
     from distill.library.presets import Presets
+    from distill.model.file import read_metadata
 
     library = _library(ctx, home)
     entry = library.resolve(ref)

@@ -36,7 +36,7 @@ from distill.controls.features import FEATURE_RECORDS, FEATURES, compute_feature
 from distill.controls.sliders import Axis, Controls, slider_scale
 from distill.data.cache import ChunkDataset, prepare_files
 from distill.errors import UserError
-from distill.library.model_file import load_model_file
+from distill.model.file import load_model_file
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats

@@ -299,7 +299,7 @@ def recompute_corpus(
     `Library.set_corpus(ref, corpus.to_dict(), corpus.tensors())` (`distill model analyze`)."""
     from distill.audio.check import check_dataset
     from distill.errors import UserError
-    from distill.library.model_file import load_model_file
+    from distill.model.file import load_model_file
 
     model, metadata = load_model_file(model_file, device)
     report = check_dataset(data_dir)

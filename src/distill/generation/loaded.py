@@ -24,7 +24,7 @@ from distill.generation.generate import BlendVoice, GenerationParams, Voice, gen
 from distill.generation.resynth import resynthesize
 from distill.generation.sampling import Base, LatentSampler, prior_corpus
 from distill.generation.spatial import SpatialOptions
-from distill.library.model_file import ModelMetadata, load_model_file
+from distill.model.file import ModelMetadata, load_model_file
 from distill.model.vae import ConvVAE
 
 Sliders = Mapping[str, float] | Mapping[int, float] | Sequence[str] | None

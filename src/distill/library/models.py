@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill.errors import UserError
-from distill.library.model_file import ModelMetadata
+from distill.model.file import ModelMetadata
 
 MAX_NAME = 100  # characters
 MAX_TAG = 40

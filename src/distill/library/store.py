@@ -30,7 +30,16 @@ import torch
 from distill.atomic import atomic_write
 from distill.errors import UserError
 from distill.home import resolve_home, safe_name
-from distill.library.model_file import (
+from distill.library.models import (
+    ModelEntry,
+    clean_description,
+    clean_name,
+    clean_tags,
+    file_info,
+    fold,
+    training_columns,
+)
+from distill.model.file import (
     SUFFIX,
     ModelFileError,
     ModelMetadata,
@@ -40,15 +49,6 @@ from distill.library.model_file import (
     write_controls,
     write_corpus,
     write_info,
-)
-from distill.library.models import (
-    ModelEntry,
-    clean_description,
-    clean_name,
-    clean_tags,
-    file_info,
-    fold,
-    training_columns,
 )
 from distill.model.vae import ConvVAE
 

@@ -21,7 +21,7 @@ import torch
 from distill.controls.analysis import analyze_controls, chunk_batches
 from distill.controls.corpus import CorpusMemory, build_corpus_memory
 from distill.errors import UserError
-from distill.library.model_file import ModelMetadata, save_model_file
+from distill.model.file import ModelMetadata, save_model_file
 from distill.model.loss import VAELoss
 from distill.model.vae import ConvVAE, build
 from distill.training import checkpoint

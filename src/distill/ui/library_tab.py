@@ -12,8 +12,8 @@ import gradio as gr
 
 from distill.controls.sliders import Controls
 from distill.errors import UserError
-from distill.library.model_file import read_metadata
 from distill.library.store import Library
+from distill.model.file import read_metadata
 from distill.ui import report_panel
 from distill.ui.common import UIContext, fmt, model_choices, shown_errors
 

@@ -11,7 +11,7 @@ under the "corpus." prefix (files written before it existed have none, and still
 The digests catch a file altered after it was written (files written before the description's
 digest existed carry only the tensors' one, and still load); safetensors itself rejects a
 truncated file; a version newer than this program's is refused with a message to upgrade. Every
-field of the description is checked against sane bounds (model_bounds) and the tensors' shapes
+field of the description is checked against sane bounds (bounds.py) and the tensors' shapes
 against it before anything is allocated: an edited header gives one line, never a huge
 allocation or a hang.
 """
@@ -29,7 +29,7 @@ from safetensors.torch import save
 
 from distill.atomic import atomic_write
 from distill.errors import UserError
-from distill.library import model_bounds
+from distill.model import bounds
 from distill.model.vae import ConvVAE, ModelConfig, build
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
@@ -169,7 +169,7 @@ def _read(path: Path, with_weights: bool) -> tuple[ModelMetadata, dict[str, torc
         if document.get("sha256") != _digest(tensors):
             raise _altered(path)
         try:
-            model_bounds.check_corpus_values(_corpus_part(tensors))
+            bounds.check_corpus_values(_corpus_part(tensors))
         except ValueError as err:
             raise _unusable(path, err) from err
     metadata = ModelMetadata.from_dict(document)  # every field was checked: cannot fail
@@ -200,15 +200,15 @@ def _document(path: Path, raw: str | None) -> dict:
 def _check(path: Path, document: dict, shapes: dict[str, tuple[int, ...]]) -> None:
     """Every field in bounds, and the tensors exactly the shapes the description gives."""
     try:
-        model_bounds.check_description(document)
-        expected = model_bounds.expected_shapes(document)
+        bounds.check_description(document)
+        expected = bounds.expected_shapes(document)
         weights = {k: v for k, v in shapes.items() if not k.startswith(CORPUS_PREFIX)}
         if weights != expected:
             wrong = sorted(set(weights) ^ set(expected)) or sorted(
                 k for k in expected if weights[k] != expected[k]
             )
             raise ValueError(f"its weights do not match the model it describes ({wrong[0]})")
-        model_bounds.check_corpus_shapes(document, _corpus_part(shapes))
+        bounds.check_corpus_shapes(document, _corpus_part(shapes))
     except ValueError as err:
         raise _unusable(path, err) from err
 

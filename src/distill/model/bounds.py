@@ -5,7 +5,7 @@ number that sizes an allocation or a loop (conv widths, latent size, STFT size, 
 corpus chunks …) is checked here against a bound far above what Distill itself writes, and the
 tensors' shapes are checked against the description (read from the safetensors header, before a
 byte of weights is loaded or a layer allocated). A file that breaks a bound raises ValueError
-with a one-line message naming the field; model_file turns it into a ModelFileError.
+with a one-line message naming the field; distill.model.file turns it into a ModelFileError.
 
 The defaults (1 s chunks at 48 kHz, 2048-point STFT, latent 128, widths 64 … 1024) give a model
 of 17 M parameters whose widest activation holds 64 × 64 × 48 = 196 608 values per chunk.
