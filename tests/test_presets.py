@@ -11,6 +11,7 @@ import pytest
 from distill.controls.sliders import Controls
 from distill.errors import UserError
 from distill.generation.loaded import load
+from distill.generation.presets import save_preset
 from distill.library.presets import Presets
 from distill.library.store import Library
 
@@ -33,7 +34,8 @@ def controls(home) -> Controls:
 def test_save_get_list_rename_delete(home, controls):
     first, second = controls.labels[:2]
     presets = Presets(home)
-    saved = presets.save(
+    saved = save_preset(
+        home,
         "tiny",
         "Dark",
         sliders={first.upper(): -4, "2": 2.5},  # any case; numbers pick sliders by position
@@ -45,7 +47,7 @@ def test_save_get_list_rename_delete(home, controls):
     assert saved.model_name == "tiny" and saved.created == saved.updated
 
     assert presets.get("tiny", "dark") == saved  # names ignore case
-    presets.save("tiny", "airy", sliders={first: 6})
+    save_preset(home, "tiny", "airy", sliders={first: 6})
     assert [p.name for p in presets.list("tiny")] == ["airy", "Dark"]
     assert [p.name for p in presets.list()] == ["airy", "Dark"]
 
@@ -68,11 +70,11 @@ def test_save_get_list_rename_delete(home, controls):
 def test_overwrite_needs_the_flag_and_keeps_the_creation_time(home, controls):
     label = controls.labels[0]
     presets = Presets(home)
-    old = presets.save("tiny", "kick", sliders={label: 1})
+    old = save_preset(home, "tiny", "kick", sliders={label: 1})
     with pytest.raises(UserError, match=r"already has a preset called 'kick'.*--force"):
-        presets.save("tiny", "KICK", sliders={label: 9})
+        save_preset(home, "tiny", "KICK", sliders={label: 9})
     assert presets.get("tiny", "kick").sliders == {label: 1.0}
-    new = presets.save("tiny", "KICK", sliders={label: 9}, overwrite=True)
+    new = save_preset(home, "tiny", "KICK", sliders={label: 9}, overwrite=True)
     assert (new.name, new.sliders, new.created) == ("KICK", {label: 9.0}, old.created)
     assert len(presets.list("tiny")) == 1
 
@@ -80,37 +82,37 @@ def test_overwrite_needs_the_flag_and_keeps_the_creation_time(home, controls):
 def test_unknown_labels_and_bad_values_are_refused_with_the_valid_names(home, controls):
     presets = Presets(home)
     with pytest.raises(UserError) as err:
-        presets.save("tiny", "x", sliders={"sparkle": 3})
+        save_preset(home, "tiny", "x", sliders={"sparkle": 3})
     message = str(err.value)
     assert "no slider 'sparkle'" in message and all(label in message for label in controls.labels)
     for bad in (11, -10.5, float("nan"), "loud"):
         with pytest.raises(UserError, match="from −10 to 10"):
-            presets.save("tiny", "x", sliders={controls.labels[0]: bad})
+            save_preset(home, "tiny", "x", sliders={controls.labels[0]: bad})
     with pytest.raises(UserError, match="variation must be between 0 and 1"):
-        presets.save("tiny", "x", sliders={}, variation=1.5)
+        save_preset(home, "tiny", "x", sliders={}, variation=1.5)
     with pytest.raises(UserError, match="stereo width"):
-        presets.save("tiny", "x", sliders={}, spatial={"mode": "stereo", "width": 3})
+        save_preset(home, "tiny", "x", sliders={}, spatial={"mode": "stereo", "width": 3})
     with pytest.raises(UserError, match="cannot be empty"):
-        presets.save("tiny", "  ", sliders={})
+        save_preset(home, "tiny", "  ", sliders={})
     assert presets.list() == []
 
 
 def test_apply_maps_labels_to_indices_and_reports_the_ones_gone(home, controls):
     first, second, third = controls.labels[:3]
     presets = Presets(home)
-    preset = presets.save("tiny", "mix", sliders={first: -3, third: 5})
-    assert presets.apply(preset, controls) == ({0: -3.0, 2: 5.0}, [])
+    preset = save_preset(home, "tiny", "mix", sliders={first: -3, third: 5})
+    assert presets.apply(preset, controls.labels) == ({0: -3.0, 2: 5.0}, [])
 
     renamed = controls.rename(first, "sparkle")  # the user renamed a slider since
-    values, stale = presets.apply(preset, renamed)
+    values, stale = presets.apply(preset, renamed.labels)
     assert values == {2: 5.0} and stale == [first]
-    assert presets.apply(preset, None) == ({}, [first, third])
+    assert presets.apply(preset, []) == ({}, [first, third])
     assert second not in preset.sliders
 
 
 def test_presets_go_with_their_model(home, controls):
     presets = Presets(home)
-    presets.save("tiny", "gone-with-it", sliders={controls.labels[0]: 2})
+    save_preset(home, "tiny", "gone-with-it", sliders={controls.labels[0]: 2})
     Library(home).delete("tiny")
     assert presets.list() == []
     with sqlite3.connect(home / "library.sqlite") as conn:

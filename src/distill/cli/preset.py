@@ -1,7 +1,8 @@
 """`distill preset ...`: save, list, show, rename and delete named slider settings of a model.
 
-A thin layer over `distill.library.presets.Presets`, imported inside the commands so
-`distill --help` stays fast. `distill generate MODEL --preset NAME` uses a saved preset.
+A thin layer over `distill.library.presets.Presets` (saving through
+`distill.generation.presets.save_preset`, which checks the settings), imported inside the commands
+so `distill --help` stays fast. `distill generate MODEL --preset NAME` uses a saved preset.
 """
 
 from __future__ import annotations
@@ -56,8 +57,16 @@ def save(
     space = _spatial(spatial, width=width, azimuth=azimuth, elevation=elevation, orbit=orbit)
     if not sliders and variation is None and not space:
         raise UserError("nothing to save: give --slider LABEL=VALUE, --variation or --spatial")
-    saved = _presets(ctx, home).save(
-        model, name, sliders=sliders, variation=variation, spatial=space, overwrite=force
+    from distill.generation.presets import save_preset
+
+    saved = save_preset(
+        _presets(ctx, home).home,
+        model,
+        name,
+        sliders=sliders,
+        variation=variation,
+        spatial=space,
+        overwrite=force,
     )
     if json_output:
         echo_json(saved.to_dict())

@@ -123,7 +123,7 @@ def preset_settings(
     controls = loaded.controls
     if controls is None:
         raise UserError(f"model {loaded.name!r} has no sliders, so preset {preset!r} cannot apply")
-    values, stale = store.apply(found, controls)
+    values, stale = store.apply(found, controls.labels)
     for label in stale:
         warn(
             f"warning: preset {preset!r} sets {label!r}, which {loaded.name} no longer has — "

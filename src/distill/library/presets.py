@@ -3,19 +3,21 @@
 Sliders are kept by label, the name users see, so a preset survives a model whose sliders were
 renumbered; a label the model no longer has is reported by `apply`, never silently dropped. A
 preset belongs to its model: deleting the model deletes its presets (foreign key cascade).
+
+This module stores rows: the settings it is handed were checked by its caller, as generation reads
+them (`distill.generation.presets.save_preset`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from distill.controls.sliders import SLIDER_LIMIT, Controls
 from distill.errors import UserError
 from distill.home import resolve_home
 from distill.library.models import MAX_NAME, ModelEntry, fold
@@ -79,16 +81,17 @@ class Presets:
         overwrite: bool = False,
     ) -> Preset:
         """Store settings under `name` for the model; an existing preset of that name (ignoring
-        case) is replaced only with `overwrite`, keeping its creation time."""
-        entry = self._model(model_ref)
+        case) is replaced only with `overwrite`, keeping its creation time. The settings are
+        stored as given: `generation.presets.save_preset` checks them first."""
+        entry = self.model(model_ref)
         name = clean_preset_name(name)
         values = {
             "model_id": entry.id,
             "name": name,
             "name_key": fold(name),
-            "sliders": json.dumps(_check_sliders(entry, sliders)),
-            "variation": _check_variation(variation),
-            "spatial": json.dumps(_check_spatial(spatial)) if spatial else None,
+            "sliders": json.dumps(sliders),
+            "variation": variation,
+            "spatial": json.dumps(spatial) if spatial else None,
             "updated": _now(),
         }
         with connect(self.db) as conn, write(conn):
@@ -110,18 +113,18 @@ class Presets:
         """Every preset (of one model if given), by model name then preset name."""
         where, args = "", ()
         if model_ref is not None:
-            where, args = " WHERE p.model_id = ?", (self._model(model_ref).id,)
+            where, args = " WHERE p.model_id = ?", (self.model(model_ref).id,)
         with connect(self.db, readonly=True) as conn:
             rows = conn.execute(f"{_SELECT}{where} ORDER BY m.name_key, p.name_key", args)
             return [Preset.from_row(row) for row in rows]
 
     def get(self, model_ref: str | ModelEntry, name: str) -> Preset:
-        entry = self._model(model_ref)
+        entry = self.model(model_ref)
         with connect(self.db, readonly=True) as conn:
             return self._get(conn, entry, name)
 
     def rename(self, model_ref: str | ModelEntry, name: str, new_name: str) -> Preset:
-        entry = self._model(model_ref)
+        entry = self.model(model_ref)
         new_name = clean_preset_name(new_name)
         with connect(self.db) as conn, write(conn):
             old = self._get(conn, entry, name)
@@ -140,7 +143,7 @@ class Presets:
 
     def relabel(self, model_ref: str | ModelEntry, old_label: str, new_label: str) -> int:
         """A slider of the model was renamed: its presets follow (returns how many changed)."""
-        entry = self._model(model_ref)
+        entry = self.model(model_ref)
         changed = 0
         with connect(self.db) as conn, write(conn):
             rows = conn.execute(
@@ -149,7 +152,7 @@ class Presets:
             for row in rows:
                 sliders = json.loads(row["sliders"])
                 renamed = {
-                    (new_label if _key(label) == _key(old_label) else label): value
+                    (new_label if label_key(label) == label_key(old_label) else label): value
                     for label, value in sliders.items()
                 }
                 if renamed != sliders:
@@ -163,7 +166,7 @@ class Presets:
 
     def delete(self, model_ref: str | ModelEntry, name: str) -> Preset:
         """Remove a preset; returns what was deleted."""
-        entry = self._model(model_ref)
+        entry = self.model(model_ref)
         with connect(self.db) as conn, write(conn):
             old = self._get(conn, entry, name)
             conn.execute(
@@ -173,21 +176,21 @@ class Presets:
         return old
 
     @staticmethod
-    def apply(preset: Preset, controls: Controls | None) -> tuple[dict[int, float], list[str]]:
-        """({0-based slider index: value} for the model's current sliders, [labels the model no
-        longer has]). The caller reports the second list: those settings are ignored."""
-        by_label = {_key(label): i for i, label in enumerate(controls.labels if controls else [])}
+    def apply(preset: Preset, labels: Sequence[str]) -> tuple[dict[int, float], list[str]]:
+        """({0-based slider index: value} for the model's current slider `labels`, [labels the
+        model no longer has]). The caller reports the second list: those settings are ignored."""
+        by_label = {label_key(label): i for i, label in enumerate(labels)}
         values, stale = {}, []
         for label, value in preset.sliders.items():
-            index = by_label.get(_key(label))
+            index = by_label.get(label_key(label))
             if index is None:
                 stale.append(label)
             else:
                 values[index] = float(value)
         return values, stale
 
-    # -- helpers -------------------------------------------------------------------------------
-    def _model(self, ref: str | ModelEntry) -> ModelEntry:
+    def model(self, ref: str | ModelEntry) -> ModelEntry:
+        """The library model `ref` names (presets belong to library models, not loose files)."""
         entry = Library(self.home).resolve(ref)
         if not entry.in_library:
             raise UserError(
@@ -196,6 +199,7 @@ class Presets:
             )
         return entry
 
+    # -- helpers -------------------------------------------------------------------------------
     def _find(self, conn: sqlite3.Connection, entry: ModelEntry, name: str) -> Preset | None:
         row = conn.execute(
             f"{_SELECT} WHERE p.model_id = ? AND p.name_key = ?", (entry.id, fold(name.strip()))
@@ -233,58 +237,9 @@ def clean_preset_name(name: str) -> str:
     return text
 
 
-def _key(label: str) -> str:
+def label_key(label: str) -> str:
     """How labels are matched: whitespace collapsed, case-folded (as `Controls.index_of` does)."""
     return " ".join(str(label).split()).casefold()
-
-
-def _check_sliders(entry: ModelEntry, sliders: dict[str, float]) -> dict[str, float]:
-    """Labels (or 1-based numbers) → the model's own labels, values checked to be −10…+10."""
-    labels = list(entry.controls)
-    by_key = {_key(label): label for label in labels}
-    checked: dict[str, float] = {}
-    for given, raw in sliders.items():
-        text = _key(given)
-        if text.isdigit() and 1 <= int(text) <= len(labels):
-            label = labels[int(text) - 1]
-        elif text in by_key:
-            label = by_key[text]
-        elif labels:
-            raise UserError(
-                f"model {entry.name!r} has no slider {given!r}: its sliders are "
-                f"{', '.join(labels)} (or 1–{len(labels)})"
-            )
-        else:
-            raise UserError(f"model {entry.name!r} has no sliders: save the preset without them")
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not -SLIDER_LIMIT <= value <= SLIDER_LIMIT:  # also false for NaN
-            raise UserError(f"slider {given}={raw}: the value must be a number from −10 to 10")
-        if label in checked:
-            raise UserError(f"slider {label!r} is set twice: give each slider one value")
-        checked[label] = value
-    return checked
-
-
-def _check_variation(variation: float | None) -> float | None:
-    if variation is None:
-        return None
-    value = float(variation)
-    if not 0.0 <= value <= 1.0:  # also false for NaN
-        raise UserError(f"variation must be between 0 and 1, got {variation:g}")
-    return value
-
-
-def _check_spatial(spatial: dict) -> dict:
-    """The given spatial settings, validated as generation would, with their types normalised."""
-    from distill.generation.spatial import SpatialOptions
-
-    options = SpatialOptions.from_dict(spatial)
-    options.validate()
-    full = options.to_dict()
-    return {k: full[k] for k in spatial}
 
 
 def _now() -> str:

@@ -1,6 +1,7 @@
 """The Generate tab's presets: save the sliders, variation and spatial settings under a name,
 recall them, delete one (after a confirmation, as models and takes are) —
-`distill.library.presets.Presets`, as `distill preset …` uses it."""
+`distill.generation.presets.save_preset` and `distill.library.presets.Presets`, as
+`distill preset …` uses them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from distill.errors import UserError
+from distill.generation.presets import save_preset as save_checked_preset
 from distill.generation.render import describe_sliders
 from distill.generation.spatial import SpatialOptions
 from distill.library.presets import Presets
@@ -62,7 +64,8 @@ def build(ctx: UIContext, to: Targets) -> PresetsPanel:
         form = TakeForm.parse(rest)
         loaded = ctx.model(ref)
         labels = describe_sliders(loaded, form.slider_values(loaded))
-        saved = Presets(ctx.home).save(
+        saved = save_checked_preset(
+            ctx.home,
             ref,
             name or "",
             sliders=labels,
@@ -80,7 +83,7 @@ def build(ctx: UIContext, to: Targets) -> PresetsPanel:
         store = Presets(ctx.home)
         found = store.get(ref, name)
         controls = ctx.model(ref).controls if ref else None
-        values, stale = store.apply(found, controls)
+        values, stale = store.apply(found, controls.labels if controls else [])
         for label in stale:
             gr.Warning(f"preset {found.name!r} sets {label!r}, which this model no longer has")
         slider_values = [values.get(i, 0.0) for i in range(len(to.sliders))]
