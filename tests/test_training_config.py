@@ -7,9 +7,14 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from distill.audio.check import DatasetTooSmallError
 from distill.errors import UserError
+from distill.model.file import ModelMetadata, load_model_file, save_model_file
+from distill.model.loss import LossConfig
+from distill.model.vae import ModelConfig, build
+from distill.spectral import ChannelStats, SpectralConfig
 from distill.training.config import (
     PRESETS,
     AugmentConfig,
@@ -18,6 +23,7 @@ from distill.training.config import (
     preset_for,
     resolve_config,
 )
+from distill.training.run import RunFolder, RunSpec
 
 CONSERVATIVE, BALANCED, AGGRESSIVE = (
     PRESETS[n] for n in ("conservative", "balanced", "aggressive")
@@ -126,3 +132,45 @@ def test_from_dict_rejects_unknown_and_missing_keys() -> None:
     del data["epochs"]
     with pytest.raises(ConfigError, match="missing epochs"):
         TrainingConfig.from_dict(data)
+
+
+def test_retired_num_workers_in_old_run_and_model_files_still_loads(tmp_path) -> None:
+    """num_workers promised a DataLoader that never existed and is gone; files written while it
+    existed hold it, and must still resume and load."""
+    assert "num_workers" not in BALANCED.to_dict()
+    old = {**BALANCED.to_dict(), "num_workers": 2}
+    assert TrainingConfig.from_dict(old) == BALANCED
+    with pytest.raises(ConfigError, match="unknown training setting num_workers"):
+        BALANCED.with_overrides(num_workers=0)  # asking for it now is a mistake worth a line
+
+    spec = RunSpec(
+        name="old run",
+        data_dir=tmp_path / "sounds",
+        training=BALANCED,
+        spectral=SpectralConfig(),
+        loss=LossConfig(),
+        model=ModelConfig(channels=(4, 8, 8, 16, 16), latent_dim=8),
+        train_files=("a.wav",),
+        validation_files=("b.wav",),
+        created="2024-01-01T00:00:00",
+    )
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    spec.save(folder)
+    document = json.loads(folder.spec_file.read_text())
+    document["training"]["num_workers"] = 0
+    folder.spec_file.write_text(json.dumps(document))
+    assert RunSpec.load(folder) == spec
+
+    model = build(spec.model)
+    metadata = ModelMetadata(
+        model=spec.model,
+        spectral=spec.spectral,
+        stats=ChannelStats(mean=(-9.5, 0.01), std=(3.2, 0.4)),
+        training={"epochs": 3, "config": old},
+        info={"name": "old", "description": "", "tags": []},
+    )
+    path = save_model_file(tmp_path / "old.distill", model, metadata)
+    loaded, meta = load_model_file(path)
+    assert meta.training["config"]["num_workers"] == 2  # the file is read as it was written
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())

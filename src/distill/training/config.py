@@ -27,6 +27,9 @@ PRESET_NAMES = ("conservative", "balanced", "aggressive")
 TIME_LIMITED_EPOCHS = 100_000  # with --max-minutes and no --epochs: the time decides
 LR_SCHEDULES = ("cosine", "constant")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+# Settings that older run.json and model files may hold and that no longer do anything:
+# num_workers promised DataLoader workers, but the chunks are batched in RAM (training.data).
+RETIRED_KEYS = frozenset({"num_workers"})
 
 
 class ConfigError(UserError):
@@ -106,7 +109,6 @@ class TrainingConfig:
     checkpoint_seconds: float = 60.0  # the resumable "last" checkpoint: at most this old
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch intra-op threads; None = torch's default
-    num_workers: int = 0  # DataLoader workers: 0 = load in the training process (data is in RAM)
 
     def __post_init__(self) -> None:
         if not isinstance(self.augment, AugmentConfig):
@@ -127,7 +129,9 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
-        data = _known_keys(cls, data, "")
+        """A saved config (run.json, a model file's metadata); settings that a former version
+        wrote and this one no longer has (RETIRED_KEYS) are dropped."""
+        data = _known_keys(cls, {k: v for k, v in data.items() if k not in RETIRED_KEYS}, "")
         if "augment" in data:
             augment = data["augment"]
             if not isinstance(augment, dict):
@@ -222,7 +226,6 @@ _TRAINING_RULES: dict[str, _Range] = {
     "patience": _Range(low=1, integer=True, optional=True),
     "checkpoint_seconds": _Range(low=0),
     "threads": _Range(low=1, integer=True, optional=True),
-    "num_workers": _Range(low=0, integer=True),
 }
 
 
