@@ -27,7 +27,7 @@ from distill.controls.sliders import Axis, Controls, slider_scale
 from distill.errors import UserError
 from distill.model.file import load_model_file
 from distill.spectral import SpectralConfig, synthesize
-from distill.training import loop
+from distill.training import package
 from distill.training.session import train
 
 RATE = 48_000
@@ -356,7 +356,7 @@ def test_a_failing_analysis_warns_and_still_saves_the_model(bright, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("no sliders today")
 
-    monkeypatch.setattr(loop, "analyze_controls", broken)
+    monkeypatch.setattr(package, "analyze_controls", broken)
     reporter = Messages()
     result = train(data, home=home, name="no-sliders", epochs=1, reporter=reporter, **TINY)
     assert result.model_file is not None and result.model_file.exists()

@@ -1,9 +1,11 @@
 """The training loop: AdamW, clipping, LR schedule, NaN guard, metrics, checkpoints, previews.
+It only trains: the model file is written from its best weights afterwards (training.package).
 
 Exact resume: the model is initialised from `seed`; each epoch's shuffle comes from its own
-generator seeded by (seed, epoch); dropout and the VAE's sampling noise draw from torch's global
-RNG, whose state goes into every checkpoint with the step inside the epoch. A run stopped at any
-step and resumed therefore produces the same weights, bit for bit on CPU, as one never stopped.
+generator seeded by (seed, epoch) (data.EpochBatches); dropout and the VAE's sampling noise draw
+from torch's global RNG, whose state goes into every checkpoint with the step inside the epoch.
+A run stopped at any step and resumed therefore produces the same weights, bit for bit on CPU,
+as one never stopped.
 """
 
 from __future__ import annotations
@@ -18,18 +20,15 @@ from typing import Protocol
 
 import torch
 
-from distill.controls.analysis import analyze_controls, chunk_batches
-from distill.controls.corpus import CorpusMemory, build_corpus_memory
 from distill.errors import UserError
-from distill.model.file import ModelMetadata, save_model_file
 from distill.model.loss import VAELoss
-from distill.model.vae import ConvVAE, build
+from distill.model.vae import build
 from distill.training import checkpoint
-from distill.training.data import TrainingData
+from distill.training.data import ChunkTensors, EpochBatches, TrainingData
 from distill.training.device import keep_freed_memory
 from distill.training.metrics import DivergenceWatch, MetricsLog
 from distill.training.preview import write_previews
-from distill.training.run import RunFolder, RunSpec, now_iso
+from distill.training.run import RunFolder, RunSpec
 from distill.training.split import effective_batch_size
 
 MAX_NONFINITE_IN_A_ROW = 20  # skipped steps before the run is declared diverged
@@ -123,11 +122,6 @@ class TrainResult:
     ended: str | None = None  # why a finished run ended before its last epoch (patience)
 
 
-def epoch_order(n_items: int, seed: int, epoch: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n_items, generator=generator)
-
-
 class Trainer:
     def __init__(
         self,
@@ -168,7 +162,8 @@ class Trainer:
             fused=device.type in ("cpu", "cuda"),
         )
         self.batch_size = effective_batch_size(self.config.batch_size, len(data.train))
-        self.steps_per_epoch = math.ceil(len(data.train) / self.batch_size)
+        self.batches = EpochBatches(len(data.train), self.batch_size, self.config.seed)
+        self.steps_per_epoch = self.batches.steps_per_epoch
         self.total_steps = self.steps_per_epoch * self.config.epochs
         self.state = LoopState()
         self.started = time.monotonic()
@@ -251,11 +246,11 @@ class Trainer:
         self._last_checkpoint = time.monotonic()
 
     # -- one step ---------------------------------------------------------------------------
-    def _batch(self, dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        items = [dataset[int(i)] for i in indices]
-        spec = torch.stack([s for s, _ in items]).to(self.device)
-        audio = torch.stack([a for _, a in items]).to(self.device)
-        return spec, audio
+    def _batch(
+        self, dataset: ChunkTensors, indices: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        spec, audio = dataset.batch(indices)  # (B, 2, n_mels, frames), (B, samples)
+        return spec.to(self.device), audio.to(self.device)
 
     def _train_step(self, spec: torch.Tensor, audio: torch.Tensor) -> dict:
         self.model.train()
@@ -306,11 +301,10 @@ class Trainer:
         max_seconds = cfg.max_minutes * 60 if cfg.max_minutes else None
         while state.epoch < cfg.epochs:
             epoch = state.epoch
-            order = epoch_order(len(self.data.train), cfg.seed, epoch)
+            first_step = state.step_in_epoch  # > 0 after a resume inside this epoch
+            self.batches.set_epoch(epoch, first_step)
             epoch_started = time.monotonic()
-            first_step = state.step_in_epoch
-            for step in range(first_step, self.steps_per_epoch):
-                indices = order[step * self.batch_size : (step + 1) * self.batch_size]
+            for step, indices in enumerate(self.batches, start=first_step):
                 record = self._train_step(*self._batch(self.data.train, indices))
                 if not record["skipped"]:  # a skipped step leaves the LR schedule where it was
                     self.scheduler.step()
@@ -332,8 +326,8 @@ class Trainer:
                     f"{state.best_epoch}): stopped early, the best model is kept"
                 )
                 self.reporter.message(ended)
-                return self._finish(stopped=None, ended=ended)
-        return self._finish(stopped=None)
+                return self._end(stopped=None, ended=ended)
+        return self._end(stopped=None)
 
     def _out_of_patience(self) -> bool:
         """Learning has stopped: no better validation loss for `patience` epochs. Only without a
@@ -424,105 +418,23 @@ class Trainer:
 
     # -- endings ----------------------------------------------------------------------------
     def _stopped(self) -> TrainResult:
-        return self._finish(stopped=self.stop.reason)  # which writes the checkpoints first
+        return self._end(stopped=self.stop.reason)
 
-    def _finish(self, stopped: str | None, ended: str | None = None) -> TrainResult:
-        """Write the model file from the best weights so far (current ones if no epoch ended)."""
+    def _end(self, stopped: str | None, ended: str | None = None) -> TrainResult:
+        """Write the checkpoints (`best` is what the model file takes, see final_weights)."""
         self._write_checkpoints()
-        best = self.run.checkpoints / checkpoint.BEST
-        weights = checkpoint.load(best)["model"] if best.exists() else self.model.state_dict()
-        final = build(self.spec.model)
-        final.load_state_dict(weights)
-        if not all(
-            torch.isfinite(t).all() for t in final.state_dict().values() if t.is_floating_point()
-        ):
-            self.reporter.message("warning: weights are not finite; no model file written")
-            return self._result(None, stopped)
-        metadata = self._metadata(stopped, self._controls(final))
-        corpus = self._corpus(final)
-        if corpus is not None:
-            metadata.corpus, metadata.corpus_tensors = corpus.to_dict(), corpus.tensors()
-        model_file = save_model_file(self.run.model_file, final, metadata)
-        return self._result(model_file, stopped, ended)
-
-    def _corpus(self, model: ConvVAE) -> CorpusMemory | None:
-        """What generation samples from: every training file's chunks encoded (controls.corpus);
-        None, with a warning, if it fails (the model then generates around its sliders' mean)."""
-        try:
-            corpus = build_corpus_memory(
-                model.to(self.device),
-                self.data.train_files,
-                self.data.stats,
-                self.spec.spectral,
-                seed=self.config.seed,
-            )
-        except Exception as err:  # like the sliders: losing it must not lose the model
-            self.reporter.message(
-                f"warning: corpus memory failed, generation will be plainer: {err}"
-            )
-            return None
-        summary = corpus.summary()
-        self.reporter.message(
-            f"corpus: {summary['files']} files, mode {summary['mode']} "
-            f"({100 * summary['oneshot_share']:.0f} % one-shots), typical event "
-            f"{summary['event_seconds']:.2f} s"
-        )
-        return corpus
-
-    def _controls(self, model: ConvVAE) -> dict | None:
-        """The latent analysis (sliders) of the final model; None, with a warning, if it fails."""
-        try:
-            controls = analyze_controls(
-                model.to(self.device),
-                chunk_batches(self.data.train, seed=self.config.seed),
-                self.data.stats,
-                self.spec.spectral,
-            )
-        except Exception as err:  # sliders are a bonus: losing them must not lose the model
-            self.reporter.message(f"warning: latent analysis failed, no sliders saved: {err}")
-            return None
-        self.reporter.message(f"sliders: {', '.join(controls.labels) or 'none'}")
-        return controls.to_dict()
-
-    def _metadata(self, stopped: str | None, controls: dict | None = None) -> ModelMetadata:
-        last = self.state.last_epoch_record
-        return ModelMetadata(
-            model=self.spec.model,
-            spectral=self.spec.spectral,
-            stats=self.data.stats,
-            training={
-                "dataset": self.spec.data_dir.name,
-                "files": len(self.data.train_files) + len(self.data.validation_files),
-                "train_files": len(self.data.train_files),
-                "validation_files": len(self.data.validation_files),
-                "duration_s": round(self._dataset_seconds(), 2),
-                "epochs": self.state.epoch,
-                "best_epoch": self.state.best_epoch,
-                "steps": self.state.global_step,
-                "final_losses": {k: v for k, v in last.items() if k.startswith(("train_", "val_"))},
-                "preset": self.config.preset,
-                "config": self.config.to_dict(),
-                "loss": self.spec.loss.to_dict(),
-                "stopped": stopped,
-                "date": now_iso(),
-            },
-            info={"name": self.spec.name, "description": "", "tags": []},
-            controls=controls,
-        )
-
-    def _dataset_seconds(self) -> float:
-        files = self.data.train.files + self.data.validation.files
-        return sum(f.duration for f in files if not f.variant)
-
-    def _result(
-        self, model_file: Path | None, stopped: str | None, ended: str | None = None
-    ) -> TrainResult:
         return TrainResult(
             ended=ended,
             run=self.run.path,
-            model_file=model_file,
+            model_file=None,  # training.package writes it
             epochs_completed=self.state.epoch,
             stopped=stopped,
             best_epoch=self.state.best_epoch,
             last_epoch=self.state.last_epoch_record,
         )
+
+    def final_weights(self) -> dict[str, torch.Tensor]:
+        """The weights of the best epoch so far (its checkpoint, written at every ending), or
+        the current ones if no epoch ended."""
+        best = self.run.checkpoints / checkpoint.BEST
+        return checkpoint.load(best)["model"] if best.exists() else self.model.state_dict()

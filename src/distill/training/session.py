@@ -22,6 +22,7 @@ from distill.training.data import prepare_training_data, split_sources
 from distill.training.device import pick_device, pick_precision
 from distill.training.loop import QuietReporter, Reporter, StopFlag, Trainer, TrainResult
 from distill.training.metrics import MetricsLog
+from distill.training.package import package_model
 from distill.training.run import RunFolder, RunSpec, find_run_folder, new_run_folder, now_iso
 
 
@@ -193,6 +194,20 @@ def _run(
             result = trainer.fit(metrics)
         finally:
             metrics.close()
+        model_file = package_model(
+            trainer.final_weights(),
+            spec,
+            data,
+            trainer.state,
+            result.stopped,
+            run.model_file,
+            device,
+            reporter.message,
+        )
+        # without a model file a run reports no early ending either (as it always has)
+        result = dataclasses.replace(
+            result, model_file=model_file, ended=result.ended if model_file else None
+        )
     except OSError as err:  # metrics, run files: the disk is full or refuses the run folder
         raise RunWriteError(run.path, err) from err
     if result.model_file is not None:
