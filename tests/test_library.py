@@ -17,6 +17,7 @@ import torch
 from conftest import TINY_TRAINING
 from distill.audio import synth
 from distill.errors import UserError
+from distill.generation.loaded import load
 from distill.library import store
 from distill.library.store import Library, LibraryError
 from distill.model.file import (
@@ -247,11 +248,11 @@ def test_load_gives_the_same_model_back(library, files):
     library.add(files / "kicks.distill")
     original, _ = load_model_file(files / "kicks.distill")
 
-    model, metadata, entry = library.load("kicks")
+    loaded = load("kicks", home=library.home, device="cpu")
 
     x = torch.randn(1, 2, 32, 16)
-    assert torch.allclose(original(x)[1], model(x)[1])  # μ of the same input
-    assert metadata.info["name"] == entry.name == "Kicks"
+    assert torch.allclose(original(x)[1], loaded.model(x)[1])  # μ of the same input
+    assert loaded.metadata.info["name"] == library.resolve(loaded.model_id).name == "Kicks"
 
 
 # --- what must never happen -------------------------------------------------------------------

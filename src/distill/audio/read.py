@@ -105,11 +105,6 @@ def read_mono(path: str | Path, target_rate: int = INTERNAL_RATE) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
 
 
-def is_audio_path(path: Path) -> bool:
-    """True for a regular file whose extension is one Distill reads."""
-    return path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
-
-
 def sf_path(path: Path) -> bytes:
     """`path` as libsndfile opens it: the file system's bytes. A name that is not valid UTF-8
     (Python holds it with surrogate escapes) cannot be passed as text, but opens as bytes."""

@@ -25,8 +25,6 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
 from distill.atomic import atomic_write
 from distill.errors import UserError
 from distill.home import resolve_home, safe_name
@@ -50,7 +48,6 @@ from distill.model.file import (
     write_corpus,
     write_info,
 )
-from distill.model.vae import ConvVAE
 
 DB_NAME = "library.sqlite"
 MODELS_DIR = "models"
@@ -393,15 +390,6 @@ class Library:
         _require_file(entry)
         verify_model_file(entry.path)
         return entry
-
-    def load(
-        self, ref: str | ModelEntry, device: str | torch.device = "cpu"
-    ) -> tuple[ConvVAE, ModelMetadata, ModelEntry]:
-        """(ConvVAE, ModelMetadata, ModelEntry): the model ready to run, in eval mode."""
-        entry = self.resolve(ref)
-        _require_file(entry)
-        model, metadata = load_model_file(entry.path, device)
-        return model, metadata, entry
 
     # -- changing ------------------------------------------------------------------------------
     def rename(self, ref: str | ModelEntry, new_name: str) -> ModelEntry:
