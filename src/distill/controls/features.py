@@ -73,6 +73,12 @@ class Feature:
     # values stored in model files.
     rank: int
     octaves: bool = False  # frequency-like: changes are measured in octaves (log2 of max/min)
+    # How a slider's tooltip says a change of it ("brightness +0.8 oct"): the word, the unit, the
+    # smallest change worth saying and its decimals. No word: never said (rolloff repeats centroid).
+    change_word: str | None = None
+    change_unit: str = ""
+    smallest_said: float = 0.0
+    digits: int = 1
 
 
 FEATURE_RECORDS: tuple[Feature, ...] = (
@@ -84,6 +90,9 @@ FEATURE_RECORDS: tuple[Feature, ...] = (
         audible_change=1 / 3,
         rank=1,
         octaves=True,
+        change_word="brightness",
+        change_unit="oct",
+        smallest_said=0.1,
     ),
     # Hz: frequency below which 85 % of a frame's power lies
     Feature(
@@ -102,9 +111,21 @@ FEATURE_RECORDS: tuple[Feature, ...] = (
         "noisiness",
         audible_change=0.05,
         rank=4,
+        change_word="noisiness",
+        smallest_said=0.02,
+        digits=2,
     ),
     # dBFS: root mean square of the whole waveform (a full-scale sine is −3 dBFS)
-    Feature("rms", lambda s: rms_db(s.x), "loudness", audible_change=3.0, rank=5),
+    Feature(
+        "rms",
+        lambda s: rms_db(s.x),
+        "loudness",
+        audible_change=3.0,
+        rank=5,
+        change_word="level",
+        change_unit="dB",
+        smallest_said=1.0,
+    ),
     # dB: energy below 500 Hz over energy above 4 kHz, clamped to ±60 dB: the low band holds the
     # body of most sounds, the high band their air and hiss
     Feature(
@@ -113,6 +134,9 @@ FEATURE_RECORDS: tuple[Feature, ...] = (
         "warmth",
         audible_change=6.0,
         rank=3,
+        change_word="low/high balance",
+        change_unit="dB",
+        smallest_said=1.5,
     ),
     # /s: sign changes of the waveform per second (a 1 kHz sine gives 2000)
     Feature(
@@ -122,6 +146,9 @@ FEATURE_RECORDS: tuple[Feature, ...] = (
         audible_change=1 / 3,
         rank=7,
         octaves=True,
+        change_word="grit",
+        change_unit="oct",
+        smallest_said=0.1,
     ),
     # /s: peaks of the spectral flux (mean dB rise per bin between frames) that stand ONSET_DB
     # above the local median and are ONSET_GAP_S apart, per second
@@ -131,6 +158,9 @@ FEATURE_RECORDS: tuple[Feature, ...] = (
         "density",
         audible_change=1.0,
         rank=6,
+        change_word="onsets",
+        change_unit="/s",
+        smallest_said=0.5,
     ),
 )
 FEATURES = tuple(f.name for f in FEATURE_RECORDS)  # names, in the order values are stored

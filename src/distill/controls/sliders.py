@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from distill.controls.features import FEATURE_RECORDS
 from distill.errors import UserError
 
 SLIDER_LIMIT = 10.0  # sliders run −10…+10
@@ -214,13 +215,11 @@ class Controls:
 
 
 # How each feature's change reads to a musician, and the smallest change worth naming.
+# What a tooltip says of each feature's change: word, unit, smallest change worth saying, digits.
 CHANGE_WORDS = {
-    "centroid": ("brightness", "oct", 0.1),
-    "low_high_ratio": ("low/high balance", "dB", 1.5),
-    "flatness": ("noisiness", "", 0.02),
-    "rms": ("level", "dB", 1.0),
-    "onset_density": ("onsets", "/s", 0.5),
-    "zcr": ("grit", "oct", 0.1),
+    f.name: (f.change_word, f.change_unit, f.smallest_said, f.digits)
+    for f in FEATURE_RECORDS
+    if f.change_word
 }
 
 
@@ -229,16 +228,15 @@ def what_changes(axis: Axis, most: int = 3) -> str:
     "brightness +0.8 oct, level −4.1 dB"."""
     scaled = [
         (abs(axis.changes[name]) / floor, name)
-        for name, (_, _, floor) in CHANGE_WORDS.items()
+        for name, (_, _, floor, _) in CHANGE_WORDS.items()
         if name in axis.changes
     ]
     parts = []
     for ratio, name in sorted(scaled, reverse=True)[:most]:
         if ratio < 1:
             break
-        word, unit, _ = CHANGE_WORDS[name]
+        word, unit, _, digits = CHANGE_WORDS[name]
         value = axis.changes[name]
-        digits = 2 if name == "flatness" else 1
         parts.append(f"{word} {value:+.{digits}f}{(' ' + unit) if unit and unit != '/s' else unit}")
     return ", ".join(parts) or "little audible change"
 
