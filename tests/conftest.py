@@ -1,34 +1,16 @@
-"""Shared fixtures: a tiny model trained once per test session on synthetic sounds (seconds)."""
+"""Shared fixtures: a tiny model trained once per test session on synthetic sounds (seconds), and
+homes for a test to change. Plain helpers are in helpers.py."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 
-from distill.audio import synth
-from distill.model.loss import LossConfig, STFTLossConfig
-from distill.spectral import SpectralConfig
-
-TINY_SPECTRAL = SpectralConfig(chunk_seconds=0.5)
-TINY_TRAINING = dict(
-    spectral=TINY_SPECTRAL,
-    channels=(4, 8, 8, 16, 16),
-    loss=LossConfig(stft=STFTLossConfig(max_items=2)),
-    preset="conservative",
-    latent_dim=8,
-    batch_size=4,
-    learning_rate=3e-3,
-    augment={"copies": 0},
-    preview_every=100,
-    checkpoint_every=100,
-    # one thread, always: training sets torch's thread count for the whole process, and a model
-    # trained with 1 or 2 threads differs in its last bits; pinning it keeps every test's tiny
-    # model the same whatever ran before
-    threads=1,
-)
+from distill.library.store import connect, write
+from helpers import TINY_TRAINING, write_demo_sounds
 
 
 @dataclass(frozen=True)
@@ -37,13 +19,6 @@ class TinyModel:
     model_file: Path
     data_dir: Path
     name: str
-
-
-def write_demo_sounds(folder: Path, count: int = 8, seed: int = 7) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, audio in synth.demo_corpus(seed, count):
-        sf.write(folder / f"{name}.wav", audio[: int(0.9 * 48_000)], 48_000, subtype="PCM_24")
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +45,24 @@ def tiny_model_b(tiny_model) -> TinyModel:
     return TinyModel(
         home=tiny_model.home, model_file=result.model_file, data_dir=data, name="tiny-b"
     )
+
+
+@pytest.fixture
+def home(tiny_model, tmp_path) -> Path:
+    """A private copy of the tiny model's home (its sliders: brightness, warmth, loudness),
+    without the presets and takes other tests left in the shared home."""
+    home = shutil.copytree(
+        tiny_model.home,
+        tmp_path / "home",
+        ignore=shutil.ignore_patterns("cache", "runs", "history"),
+    )
+    with connect(home / "library.sqlite") as conn, write(conn):
+        conn.execute("DELETE FROM presets")
+        conn.execute("DELETE FROM history")
+    return home
+
+
+@pytest.fixture
+def empty_home(tmp_path) -> Path:
+    """A Distill home that does not exist yet, with a space in its path."""
+    return tmp_path / "distill home"

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from distill.audio.read import AudioReadError, iter_mono_blocks, probe, read_mono
+from helpers import peak_hz, sine
 
 FORMATS = [
     ("wav", "PCM_U8"),
@@ -23,16 +24,6 @@ FORMATS = [
     ("ogg", "VORBIS"),
     ("mp3", "MPEG_LAYER_III"),
 ]
-
-
-def sine(freq: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
-    t = np.arange(round(seconds * rate)) / rate
-    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def peak_hz(x: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.argmax(spectrum) * rate / len(x))
 
 
 @pytest.mark.parametrize(("ext", "subtype"), FORMATS)

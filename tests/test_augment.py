@@ -24,17 +24,10 @@ from distill.training.augment import (
     time_stretch,
 )
 from distill.training.config import AugmentConfig
+from helpers import peak_hz
 
 RATE = 48_000
 A4 = sine(440.0, 1.0)  # peak −1 dBFS, 5 ms fades
-
-
-def peak_hz(x: np.ndarray) -> float:
-    """The strongest frequency, refined between FFT bins by a parabola through the log peak."""
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    k = int(np.argmax(spectrum))
-    a, b, c = np.log(spectrum[k - 1 : k + 2])
-    return (k + 0.5 * (a - c) / (a - 2 * b + c)) * RATE / len(x)
 
 
 def rms_db(x: np.ndarray) -> float:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import soundfile as sf
 
-ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()"]
+from helpers import distill
 
 
 def test_demo_synthesizes_trains_renders_and_says_what_next(tmp_path):
     home, out = tmp_path / "home", tmp_path / "demo"
     args = [
-        *ENTRY,
         "demo",
         "--out",
         str(out),
@@ -31,8 +28,7 @@ def test_demo_synthesizes_trains_renders_and_says_what_next(tmp_path):
         "--take-seconds",
         "1.5",
     ]
-    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    result = distill(home, *args)
     assert result.returncode == 0, result.stderr + result.stdout
     corpus = sorted((out / "corpus").glob("*.wav"))
     assert len(corpus) == 6
@@ -43,13 +39,7 @@ def test_demo_synthesizes_trains_renders_and_says_what_next(tmp_path):
         assert info.samplerate == 48_000 and info.frames == 72_000
         assert take.with_suffix(".json").is_file()
     assert "next:" in result.stdout and "distill generate demo" in result.stdout
-    listing = subprocess.run(
-        [*ENTRY, "model", "list", "--json", "--home", str(home)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    listing = distill(home, "model", "list", "--json")
     assert [m["name"] for m in json.loads(listing.stdout)["models"]] == ["demo"]
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,7 @@ from distill.library.store import Library
 from distill.model.file import ModelMetadata, read_metadata, save_model_file
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
-
-ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()"]
-
-
-def fake_controls(labels, latent: int = 8) -> dict:
-    """Sliders for an untrained test model: each label on its own latent axis."""
-    from distill.controls.sliders import Axis, Controls
-
-    axes = tuple(
-        Axis(label, 0.3, tuple(float(i == k) for i in range(latent)), 1.0, -1.0, 1.0, 1.5, {})
-        for k, label in enumerate(labels)
-    )
-    return Controls(mean=(0.0,) * latent, axes=axes, latent_std=(1.0,) * latent).to_dict()
+from helpers import distill, fake_controls, ok, one_line_error
 
 
 def make_model_file(path: Path, name: str, seed: int = 0, tags=("drums",)) -> Path:
@@ -47,145 +32,112 @@ def make_model_file(path: Path, name: str, seed: int = 0, tags=("drums",)) -> Pa
 
 
 @pytest.fixture
-def home(tmp_path) -> Path:
-    return tmp_path / "distill home"
-
-
-@pytest.fixture
-def kicks(tmp_path, home) -> Path:
+def kicks(tmp_path, empty_home) -> Path:
     """A library holding one model, "kicks"; returns the original file."""
     path = make_model_file(tmp_path / "kicks.distill", "kicks")
-    Library(home).add(path)
+    Library(empty_home).add(path)
     return path
 
 
-def distill(home: Path, *args: str, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DISTILL_HOME": str(home), "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
-    return subprocess.run(
-        [*ENTRY, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=env,
-        stdin=stdin,
-        timeout=120,
-    )
+def test_list_json_and_search(empty_home, kicks, tmp_path):
+    Library(empty_home).add(make_model_file(tmp_path / "pads.distill", "Pads", seed=1, tags=()))
 
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0]
-    return lines[0]
-
-
-def test_list_json_and_search(home, kicks, tmp_path):
-    Library(home).add(make_model_file(tmp_path / "pads.distill", "Pads", seed=1, tags=()))
-
-    models = json.loads(ok(distill(home, "model", "list", "--json")))["models"]
+    models = json.loads(ok(distill(empty_home, "model", "list", "--json")))["models"]
     assert [m["name"] for m in models] == ["kicks", "Pads"]
     assert models[0]["tags"] == ["drums"] and models[0]["controls"] == ["brightness"]
-    assert Path(models[0]["path"]).parent == home.resolve() / "models"
-    found = json.loads(ok(distill(home, "model", "list", "--search", "DRUM", "--json")))
+    assert Path(models[0]["path"]).parent == empty_home.resolve() / "models"
+    found = json.loads(ok(distill(empty_home, "model", "list", "--search", "DRUM", "--json")))
     assert [m["name"] for m in found["models"]] == ["kicks"]
 
-    table = ok(distill(home, "model", "list"))
+    table = ok(distill(empty_home, "model", "list"))
     assert "kicks" in table and "Pads" in table and models[0]["id"][:8] in table
 
 
-def test_info_human_and_json(home, kicks):
-    text = ok(distill(home, "model", "info", "KICKS"))
+def test_info_human_and_json(empty_home, kicks):
+    text = ok(distill(empty_home, "model", "info", "KICKS"))
     for needle in ("name:         kicks", "punchy", "drums", "kicks (7 files)", "brightness"):
         assert needle in text
     assert "val_total 2.5" in text and "kB" in text
 
-    data = json.loads(ok(distill(home, "model", "info", "kicks", "--json")))
+    data = json.loads(ok(distill(empty_home, "model", "info", "kicks", "--json")))
     assert data["epochs"] == 4 and data["final_losses"] == {"val_total": 2.5}
     assert data["size"] == Path(data["path"]).stat().st_size and data["in_library"]
 
 
-def test_rename_then_describe(home, kicks):
-    entry = Library(home).resolve("kicks")
-    out = ok(distill(home, "model", "rename", entry.id[:6], "Big Kicks"))
+def test_rename_then_describe(empty_home, kicks):
+    entry = Library(empty_home).resolve("kicks")
+    out = ok(distill(empty_home, "model", "rename", entry.id[:6], "Big Kicks"))
     assert out.strip() == f"renamed kicks to Big Kicks (id {entry.id})"
     assert read_metadata(entry.path).info["name"] == "Big Kicks"
 
     args = ["model", "describe", "big kicks", "--description", "808s", "-t", "Low", "-t", "sub"]
-    data = json.loads(ok(distill(home, *args, "--json")))
+    data = json.loads(ok(distill(empty_home, *args, "--json")))
     assert data["description"] == "808s" and data["tags"] == ["Low", "sub"]
-    assert_one_line_error(distill(home, "model", "describe", "big kicks"), "nothing to change")
+    one_line_error(distill(empty_home, "model", "describe", "big kicks"), "nothing to change")
 
 
-def test_delete_needs_yes_without_a_terminal(home, kicks):
-    assert_one_line_error(distill(home, "model", "delete", "kicks"), "--yes")
-    assert len(Library(home).list()) == 1
+def test_delete_needs_yes_without_a_terminal(empty_home, kicks):
+    one_line_error(distill(empty_home, "model", "delete", "kicks"), "--yes")
+    assert len(Library(empty_home).list()) == 1
 
-    out = ok(distill(home, "model", "delete", "kicks", "--yes"))
+    out = ok(distill(empty_home, "model", "delete", "kicks", "--yes"))
 
     assert out.startswith("deleted kicks (id ")
-    assert Library(home).list() == [] and not list((home / "models").iterdir())
+    assert Library(empty_home).list() == [] and not list((empty_home / "models").iterdir())
 
 
-def test_export_and_import(home, kicks, tmp_path):
+def test_export_and_import(empty_home, kicks, tmp_path):
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
-    ok(distill(home, "model", "export", "kicks", str(out_dir)))
+    ok(distill(empty_home, "model", "export", "kicks", str(out_dir)))
     exported = out_dir / "kicks.distill"
     assert read_metadata(exported).info["name"] == "kicks"
 
-    assert_one_line_error(distill(home, "model", "export", "kicks", str(out_dir)), "--force")
-    ok(distill(home, "model", "export", "kicks", str(exported), "--force"))
+    one_line_error(distill(empty_home, "model", "export", "kicks", str(out_dir)), "--force")
+    ok(distill(empty_home, "model", "export", "kicks", str(exported), "--force"))
 
-    data = json.loads(ok(distill(home, "model", "import", str(exported), "--name", "k2", "--json")))
+    data = json.loads(
+        ok(distill(empty_home, "model", "import", str(exported), "--name", "k2", "--json"))
+    )
     assert data["name"] == "k2" and data["in_library"]
-    names = [e.name for e in Library(home).list()]
+    names = [e.name for e in Library(empty_home).list()]
     assert names == ["k2", "kicks"]
 
 
-def test_import_of_a_damaged_file_is_one_line(home, kicks, tmp_path):
+def test_import_of_a_damaged_file_is_one_line(empty_home, kicks, tmp_path):
     broken = tmp_path / "broken.distill"
     broken.write_bytes(kicks.read_bytes()[:1000])
-    assert_one_line_error(distill(home, "model", "import", str(broken)), "broken.distill")
-    assert [e.name for e in Library(home).list()] == ["kicks"]
+    one_line_error(distill(empty_home, "model", "import", str(broken)), "broken.distill")
+    assert [e.name for e in Library(empty_home).list()] == ["kicks"]
 
 
-def test_an_unknown_model_is_exit_2_and_one_line(home, kicks):
-    assert_one_line_error(distill(home, "model", "info", "snares"), "'snares'", "kicks")
+def test_an_unknown_model_is_exit_2_and_one_line(empty_home, kicks):
+    one_line_error(distill(empty_home, "model", "info", "snares"), "'snares'", "kicks")
 
 
-def test_root_home_option_is_honoured(home, kicks, tmp_path):
+def test_root_home_option_is_honoured(empty_home, kicks, tmp_path):
     other = tmp_path / "empty home"
-    result = distill(other, "--home", str(home), "model", "list", "--json")
+    result = distill(other, "--home", str(empty_home), "model", "list", "--json")
     assert [m["name"] for m in json.loads(ok(result))["models"]] == ["kicks"]
 
 
-def test_train_reports_its_library_entry(home, tmp_path):
+def test_train_reports_its_library_entry(empty_home, tmp_path):
     data = tmp_path / "beats"
     data.mkdir()
     for name, audio in synth.demo_corpus(3, 5):
         sf.write(data / f"{name}.wav", audio[: int(0.6 * 48_000)], 48_000)
     tiny = ["--channels", "4,8,8,16,16", "--chunk-seconds", "0.5", "--latent-dim", "8"]
-    result = distill(home, "train", str(data), "--epochs", "1", "--threads", "1", *tiny, "--json")
+    result = distill(
+        empty_home, "train", str(data), "--epochs", "1", "--threads", "1", *tiny, "--json"
+    )
 
     out = json.loads(ok(result))
-    entry = Library(home).resolve(out["library"]["id"])
+    entry = Library(empty_home).resolve(out["library"]["id"])
     assert entry.name == out["library"]["name"] == "beats"
     assert f"saved to the library as beats (id {entry.id})" in result.stderr
 
 
-def test_sliders_can_be_shown_renamed_and_found_again(tiny_model, tmp_path):
-    import shutil
-
-    home = tmp_path / "home"
-    shutil.copytree(tiny_model.home, home)
+def test_sliders_can_be_shown_renamed_and_found_again(tiny_model, home, tmp_path):
     shown = json.loads(ok(distill(home, "model", "sliders", "tiny", "--json")))
     labels = [s["label"] for s in shown["sliders"]]
     assert labels and all(
@@ -216,7 +168,7 @@ def test_sliders_can_be_shown_renamed_and_found_again(tiny_model, tmp_path):
     ok(generated)
     if len(labels) > 1:
         clash = distill(home, "model", "rename-slider", "tiny", "1", labels[1])
-        assert_one_line_error(clash, "already called")
+        one_line_error(clash, "already called")
 
     # analysing again from the training folder replaces the renamed sliders with found ones
     again = json.loads(
@@ -224,4 +176,4 @@ def test_sliders_can_be_shown_renamed_and_found_again(tiny_model, tmp_path):
     )
     assert again["sliders"] and "sparkle" not in again["sliders"]
     missing = distill(home, "model", "analyze", "tiny", str(tmp_path / "nowhere"))
-    assert_one_line_error(missing, "not found")
+    one_line_error(missing, "not found")

@@ -8,11 +8,9 @@ few seconds; --threads 1 keeps a busy test machine from slowing torch down by ov
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,8 +20,8 @@ import torch
 
 from distill.audio import synth
 from distill.training.metrics import read_metrics
+from helpers import ENTRY, cli_env, distill, one_line_error
 
-ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()", "train"]
 TINY = [
     *("--channels", "8,16,16,32,32"),
     *("--chunk-seconds", "0.5"),
@@ -55,54 +53,24 @@ def sounds(tmp_path_factory) -> Path:
     return write_sounds(tmp_path_factory.mktemp("data") / "my sounds", 6)
 
 
-@pytest.fixture
-def home(tmp_path) -> Path:
-    return tmp_path / "distill home"
-
-
-def environment(home: Path) -> dict:
-    return {**os.environ, "DISTILL_HOME": str(home), "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
-
-
-def run_train(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*ENTRY, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=environment(home),
-        timeout=180,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *needles: str) -> str:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0]
-    return lines[0]
-
-
 # --- errors: one line, the right exit code ------------------------------------------------------
 
 
-def test_missing_folder_is_one_line_and_exit_2(tmp_path, home):
-    result = run_train(home, str(tmp_path / "no such folder"))
-    assert_one_line_error(result, 2, "folder not found", "no such folder")
-    assert not (home / "runs").exists()  # nothing was started
+def test_missing_folder_is_one_line_and_exit_2(tmp_path, empty_home):
+    result = distill(empty_home, "train", str(tmp_path / "no such folder"))
+    one_line_error(result, "folder not found", "no such folder")
+    assert not (empty_home / "runs").exists()  # nothing was started
 
 
-def test_too_few_usable_files_exit_1(tmp_path, home):
+def test_too_few_usable_files_exit_1(tmp_path, empty_home):
     folder = write_sounds(tmp_path / "three", 3)
-    result = run_train(home, str(folder), *TINY)
-    assert_one_line_error(result, 1, "only 3 usable", "need at least 5")
+    result = distill(empty_home, "train", str(folder), *TINY)
+    one_line_error(result, "only 3 usable", "need at least 5", code=1)
 
 
-def test_unknown_preset_names_the_valid_ones(sounds, home):
-    result = run_train(home, str(sounds), "--preset", "fast")
-    assert_one_line_error(result, 2, "'fast'", "auto", "conservative", "balanced", "aggressive")
+def test_unknown_preset_names_the_valid_ones(sounds, empty_home):
+    result = distill(empty_home, "train", str(sounds), "--preset", "fast")
+    one_line_error(result, "'fast'", "auto", "conservative", "balanced", "aggressive")
 
 
 @pytest.mark.parametrize(
@@ -114,38 +82,40 @@ def test_unknown_preset_names_the_valid_ones(sounds, home):
         (["--channels", "8,x"], ["--channels"]),
     ],
 )
-def test_bad_settings_name_the_flag(sounds, home, args, needles):
-    assert_one_line_error(run_train(home, str(sounds), *args), 2, *needles)
+def test_bad_settings_name_the_flag(sounds, empty_home, args, needles):
+    one_line_error(distill(empty_home, "train", str(sounds), *args), *needles)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_a_gpu_is_one_line(sounds, home):
-    result = run_train(home, str(sounds), "--device", "cuda")
-    assert_one_line_error(result, 2, "--device cuda", "--device cpu")
-    assert not (home / "runs").exists()  # refused before a run folder was made
+def test_cuda_without_a_gpu_is_one_line(sounds, empty_home):
+    result = distill(empty_home, "train", str(sounds), "--device", "cuda")
+    one_line_error(result, "--device cuda", "--device cpu")
+    assert not (empty_home / "runs").exists()  # refused before a run folder was made
 
 
-def test_data_dir_or_resume_exactly_one(sounds, home):
-    assert_one_line_error(run_train(home), 2, "--resume")
-    assert_one_line_error(run_train(home, str(sounds), "--resume", "x"), 2, "not both")
-    result = run_train(home, "--resume", "x", "--lr", "0.1")
-    assert_one_line_error(result, 2, "--lr cannot change")
+def test_data_dir_or_resume_exactly_one(sounds, empty_home):
+    one_line_error(distill(empty_home, "train"), "--resume")
+    one_line_error(distill(empty_home, "train", str(sounds), "--resume", "x"), "not both")
+    result = distill(empty_home, "train", "--resume", "x", "--lr", "0.1")
+    one_line_error(result, "--lr cannot change")
 
 
-def test_resume_of_an_unknown_run(home):
-    assert_one_line_error(run_train(home, "--resume", "nothing here"), 2, "no run called")
+def test_resume_of_an_unknown_run(empty_home):
+    one_line_error(distill(empty_home, "train", "--resume", "nothing here"), "no run called")
 
 
 # --- a whole run ------------------------------------------------------------------------------
 
 
-def test_tiny_run_with_json(sounds, home):
-    result = run_train(home, str(sounds), "--epochs", "2", "--seed", "3", *TINY, "--json")
+def test_tiny_run_with_json(sounds, empty_home):
+    result = distill(
+        empty_home, "train", str(sounds), "--epochs", "2", "--seed", "3", *TINY, "--json"
+    )
 
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
     run = Path(out["run"])
-    assert run.parent == home.resolve() / "runs" and out["name"] == "my-sounds"
+    assert run.parent == empty_home.resolve() / "runs" and out["name"] == "my-sounds"
     assert out["epochs_completed"] == 2 and out["stopped"] is None and out["best_epoch"] in (1, 2)
     assert Path(out["model_file"]).is_file() and Path(out["model_file"]).parent == run
     assert (run / "checkpoints" / "last.pt").is_file()
@@ -179,7 +149,9 @@ def start_long_run(sounds: Path, home: Path, name: str, out_dir: Path, *extra: s
     stdout = (out_dir / f"{name}.out").open("w", encoding="utf-8")
     stderr = (out_dir / f"{name}.err").open("w", encoding="utf-8")
     args = [str(sounds), "--name", name, "--epochs", "500", *TINY, *extra]
-    process = subprocess.Popen([*ENTRY, *args], stdout=stdout, stderr=stderr, env=environment(home))
+    process = subprocess.Popen(
+        [*ENTRY, "train", *args], stdout=stdout, stderr=stderr, env=cli_env(home)
+    )
     return process, stdout, stderr
 
 
@@ -206,9 +178,9 @@ def stop_with(process, signum: int, files) -> tuple[int, str, str]:
     return code, *(Path(f.name).read_text(encoding="utf-8") for f in files)
 
 
-def test_ctrl_c_saves_then_resume_finishes(sounds, home, tmp_path):
-    process, *files = start_long_run(sounds, home, "sig int", tmp_path, "--json")
-    run = home / "runs" / "sig-int"
+def test_ctrl_c_saves_then_resume_finishes(sounds, empty_home, tmp_path):
+    process, *files = start_long_run(sounds, empty_home, "sig int", tmp_path, "--json")
+    run = empty_home / "runs" / "sig-int"
     wait_for_a_step(process, run / "metrics.jsonl")
 
     code, stdout, stderr = stop_with(process, signal.SIGINT, files)
@@ -224,9 +196,9 @@ def test_ctrl_c_saves_then_resume_finishes(sounds, home, tmp_path):
     # The printed command, run as printed (its --home is quoted: the path has a space).
     command = shlex.split(out["resume_command"])
     assert command[:4] == ["distill", "train", "--resume", "sig-int"]
-    assert command[4:] == ["--home", str(home.resolve())]
+    assert command[4:] == ["--home", str(empty_home.resolve())]
     epochs = out["stopped_at"]["epoch"]  # finish the epoch it was stopped in
-    resumed = run_train(home, *command[2:], "--epochs", str(epochs), "--json")
+    resumed = distill(empty_home, "train", *command[2:], "--epochs", str(epochs), "--json")
 
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming sig-int at epoch {epochs}" in resumed.stderr
@@ -237,9 +209,9 @@ def test_ctrl_c_saves_then_resume_finishes(sounds, home, tmp_path):
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == list(range(1, epochs + 1))
 
 
-def test_sigterm_saves_and_exits_143(sounds, home, tmp_path):
-    process, *files = start_long_run(sounds, home, "term", tmp_path)  # human output this time
-    run = home / "runs" / "term"
+def test_sigterm_saves_and_exits_143(sounds, empty_home, tmp_path):
+    process, *files = start_long_run(sounds, empty_home, "term", tmp_path)  # human output this time
+    run = empty_home / "runs" / "term"
     wait_for_a_step(process, run / "metrics.jsonl")
 
     code, stdout, stderr = stop_with(process, signal.SIGTERM, files)
@@ -252,10 +224,9 @@ def test_sigterm_saves_and_exits_143(sounds, home, tmp_path):
     assert f"run folder:  {run}" in stdout and f"metrics:     {run / 'metrics.jsonl'}" in stdout
 
 
-def test_time_limit_is_a_normal_ending(sounds, home):
-    result = run_train(
-        home, str(sounds), "--epochs", "500", "--max-minutes", "0.05", *TINY, "--json"
-    )
+def test_time_limit_is_a_normal_ending(sounds, empty_home):
+    args = ["--epochs", "500", "--max-minutes", "0.05", *TINY, "--json"]
+    result = distill(empty_home, "train", str(sounds), *args)
 
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)

@@ -12,7 +12,6 @@ import soundfile as sf
 import torch
 from scipy import signal
 
-from conftest import TINY_TRAINING
 from distill.controls.analysis import (
     MIN_SCORE,
     analyze_controls,
@@ -29,14 +28,16 @@ from distill.model.file import load_model_file
 from distill.spectral import SpectralConfig, synthesize
 from distill.training import package
 from distill.training.session import train
+from helpers import TINY_TRAINING, sine
 
 RATE = 48_000
 SPECTRAL = SpectralConfig(chunk_seconds=0.5)
-TINY = TINY_TRAINING  # conftest: a 0.5 s chunk, a tiny VAE, seconds per run
+TINY = TINY_TRAINING  # helpers: a 0.5 s chunk, a tiny VAE, seconds per run
 
 
-def tone(freq: float, seconds: float = 2.0, peak: float = 1.0) -> np.ndarray:
-    return peak * np.sin(2 * np.pi * freq * np.arange(round(seconds * RATE)) / RATE)
+def tone(freq: float, peak: float = 1.0) -> np.ndarray:
+    """2 s of a sine at 48 kHz, full scale unless `peak` says otherwise."""
+    return sine(freq, 2.0, RATE, amplitude=peak)
 
 
 def noise(seconds: float = 2.0, seed: int = 0) -> np.ndarray:

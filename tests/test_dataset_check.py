@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tracemalloc
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,11 @@ from distill.audio.check import (
     check_file,
 )
 from distill.errors import UserError
+from helpers import distill, sine
 
 HAS_MP3 = "MP3" in sf.available_formats()
 UNICODE_NAME = "my kick ü 日本.wav"
-
-
-def tone(seconds: float, rate: int, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
-    """A 220 Hz sine, (frames, channels) float32; channels get different phases."""
-    t = np.arange(round(seconds * rate)) / rate
-    phases = np.arange(channels)[None, :] * 0.3
-    return (amplitude * np.sin(2 * np.pi * 220 * t[:, None] + phases)).astype(np.float32)
+tone = partial(sine, 220)  # Hz: the test tone every file here is made of
 
 
 def write_ok_files(folder: Path, count: int) -> None:
@@ -54,31 +48,31 @@ def build_zoo(folder: Path) -> dict[str, tuple[Verdict, str]]:
     add("zero_bytes.wav", Verdict.EMPTY, "0-byte").write_bytes(b"")
     sf.write(add("header_only.wav", Verdict.EMPTY, "no audio frames"), np.zeros((0, 1)), 44_100)
     flac = add("truncated.flac", Verdict.CORRUPT, "truncated or corrupt FLAC")
-    sf.write(flac, tone(1.0, 44_100) * np.linspace(0, 1, 44_100)[:, None], 44_100)
+    sf.write(flac, tone(1.0, 44_100) * np.linspace(0, 1, 44_100), 44_100)
     flac.write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
     sf.write(add("silent.wav", Verdict.SILENT, "peak -inf dBFS"), np.zeros(22_050), 44_100)
     quiet = add("quiet.wav", Verdict.SILENT, "peak -80.0 dBFS (threshold -60 dBFS)")
-    sf.write(quiet, tone(0.5, 44_100, 1, 1e-4), 44_100, subtype="FLOAT")
+    sf.write(quiet, tone(0.5, 44_100, amplitude=1e-4), 44_100, subtype="FLOAT")
     nan = tone(0.5, 48_000)
-    nan[100, 0] = np.nan
+    nan[100] = np.nan
     sf.write(add("nan.wav", Verdict.NON_FINITE, "1 of 24000"), nan, 48_000, subtype="FLOAT")
     inf = tone(0.5, 48_000)
-    inf[7:10, 0] = np.inf
+    inf[7:10] = np.inf
     sf.write(add("inf.wav", Verdict.NON_FINITE, "3 of 24000"), inf, 48_000, subtype="FLOAT")
     sf.write(add("rate_8k.wav", Verdict.OK, "ok"), tone(0.5, 8_000), 8_000)
     sf.write(add("rate_192k.flac", Verdict.OK, "ok"), tone(0.5, 192_000), 192_000)
-    sf.write(add("six_channels.wav", Verdict.OK, "ok"), tone(0.5, 48_000, 6), 48_000)
+    sf.write(add("six_channels.wav", Verdict.OK, "ok"), tone(0.5, 48_000, channels=6), 48_000)
     sf.write(add("u8.wav", Verdict.OK, "ok"), tone(0.5, 22_050), 22_050, subtype="PCM_U8")
     sf.write(add("float32.wav", Verdict.OK, "ok"), tone(0.5, 48_000), 48_000, subtype="FLOAT")
     # 20 ms one-shots are used (padded); a 5 ms file holds no sound to learn
     sf.write(add("short_5ms.wav", Verdict.TOO_SHORT, "0.005 s"), tone(0.005, 48_000), 48_000)
-    sf.write(add(UNICODE_NAME, Verdict.OK, "ok"), tone(0.5, 44_100, 2), 44_100)
+    sf.write(add(UNICODE_NAME, Verdict.OK, "ok"), tone(0.5, 44_100, channels=2), 44_100)
     sf.write(add("sub dir/nested.aiff", Verdict.OK, "ok"), tone(0.5, 44_100), 44_100)
     sf.write(add("song.ogg", Verdict.OK, "ok"), tone(0.5, 44_100), 44_100)
-    clipped = np.clip(tone(0.5, 44_100, 1, 3.0), -1, 1)
+    clipped = np.clip(tone(0.5, 44_100, amplitude=3.0), -1, 1)
     sf.write(add("clipped.wav", Verdict.CLIPPED, "% of samples at full scale"), clipped, 44_100)
     # 8-bit audio tops out at 127/128: clipping must still be found there.
-    clipped_8k = np.clip(tone(0.5, 8_000, 1, 3.0), -1, 1)
+    clipped_8k = np.clip(tone(0.5, 8_000, amplitude=3.0), -1, 1)
     u8 = add("clipped_u8.wav", Verdict.CLIPPED, "full scale")
     sf.write(u8, clipped_8k, 8_000, subtype="PCM_U8")
     add("voice memo.m4a", Verdict.UNSUPPORTED, "convert it").write_bytes(b"\0\0\0\x20ftypM4A ")
@@ -230,7 +224,7 @@ def test_memory_stays_small_for_a_long_file(tmp_path):
     path = tmp_path / "long.wav"
     with sf.SoundFile(path, "w", rate, 2, subtype="PCM_16") as out:
         for _ in range(seconds):
-            out.write(tone(1.0, rate, 2))
+            out.write(tone(1.0, rate, channels=2))
     tracemalloc.start()
     try:
         result = check_file(path, "long.wav", thumbnail=tmp_path / "long.png")
@@ -245,7 +239,7 @@ def test_thumbnails_are_written_and_user_files_untouched(tmp_path):
     data, out = tmp_path / "data", tmp_path / "thumbs"
     data.mkdir()
     write_ok_files(data, 4)
-    sf.write(data / UNICODE_NAME, tone(0.5, 44_100, 2), 44_100)
+    sf.write(data / UNICODE_NAME, tone(0.5, 44_100, channels=2), 44_100)
     sf.write(data / "Ok_0.WAV", tone(0.5, 44_100), 44_100)  # collides with ok_0.wav's name
     (data / "text.wav").write_text("not audio")
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in data.rglob("*")}
@@ -276,14 +270,9 @@ def test_thumbnail_folder_inside_the_data_folder_is_not_scanned(tmp_path):
 
 # --- the real entry point -------------------------------------------------------------------
 
-ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()", "dataset", "check"]
-
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
-    return subprocess.run(
-        [*ENTRY, *args], capture_output=True, text=True, encoding="utf-8", env=env, timeout=60
-    )
+    return distill(None, "dataset", "check", *args, timeout=60)
 
 
 def test_cli_json_on_a_good_folder(tmp_path):

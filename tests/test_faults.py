@@ -21,40 +21,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import write_demo_sounds
 from distill.model import file as model_file
 from distill.model.file import ModelFileError, ModelMetadata, load_model_file
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
+from helpers import ENTRY, cli_env, distill, one_line_error, write_demo_sounds
 
-ENTRY = [sys.executable, "-c", "from distill.cli.app import main; main()"]
 TINY_TRAIN = ["--channels", "4,8,8,16,16", "--chunk-seconds", "0.5", "--batch-size", "4"]
 TINY_TRAIN += ["--threads", "1", "--latent-dim", "8", "--seed", "1"]
 LATENT = 8
-
-
-def distill(home: Path, *args: str, entry=ENTRY, timeout=300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DISTILL_HOME": str(home), "PYTHONIOENCODING": "utf-8", "COLUMNS": "200"}
-    return subprocess.run(
-        [*entry, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-    )
-
-
-def one_line_error(result: subprocess.CompletedProcess, *needles: str, code: int = 2) -> str:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 # --- 1. hostile .distill headers ----------------------------------------------------------------
@@ -391,7 +366,7 @@ def test_a_name_is_claimed_the_moment_it_is_chosen(tmp_path):
 
 def test_concurrent_generates_with_one_seed_keep_every_take(tiny_model, tmp_path):
     out = tmp_path / "takes"
-    env = {**os.environ, "DISTILL_HOME": str(tiny_model.home), "PYTHONIOENCODING": "utf-8"}
+    env = cli_env(tiny_model.home)
     args = ["generate", "tiny", "--seed", "7", "-d", "0.5", "--no-history", "--out", str(out)]
     processes = [
         subprocess.Popen([*ENTRY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

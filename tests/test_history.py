@@ -27,22 +27,7 @@ from distill.generation.render import Take, render_takes, replay_history
 from distill.generation.spatial import SpatialOptions
 from distill.library import history as history_module
 from distill.library.history import History
-from distill.library.store import Library, connect, write
-
-
-@pytest.fixture
-def home(tiny_model, tmp_path) -> Path:
-    """A private copy of the tiny model's library, without the presets and takes other tests
-    left in the shared home."""
-    home = shutil.copytree(
-        tiny_model.home,
-        tmp_path / "home",
-        ignore=shutil.ignore_patterns("cache", "runs", "history"),
-    )
-    with connect(home / "library.sqlite") as conn, write(conn):
-        conn.execute("DELETE FROM presets")
-        conn.execute("DELETE FROM history")
-    return home
+from distill.library.store import Library
 
 
 @pytest.fixture

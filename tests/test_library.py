@@ -14,7 +14,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import TINY_TRAINING
 from distill.audio import synth
 from distill.errors import UserError
 from distill.generation.loaded import load
@@ -29,20 +28,10 @@ from distill.model.file import (
 )
 from distill.model.vae import ConvVAE, ModelConfig
 from distill.spectral import ChannelStats, SpectralConfig
+from helpers import TINY_TRAINING, fake_controls
 
 CONFIG = ModelConfig(n_mels=32, frames=16, channels=(4, 8, 8, 16, 16), latent_dim=8)
-TINY = TINY_TRAINING  # conftest: a run of seconds
-
-
-def fake_controls(labels, latent: int = 8) -> dict:
-    """Sliders for an untrained test model: each label on its own latent axis."""
-    from distill.controls.sliders import Axis, Controls
-
-    axes = tuple(
-        Axis(label, 0.3, tuple(float(i == k) for i in range(latent)), 1.0, -1.0, 1.0, 1.5, {})
-        for k, label in enumerate(labels)
-    )
-    return Controls(mean=(0.0,) * latent, axes=axes, latent_std=(1.0,) * latent).to_dict()
+TINY = TINY_TRAINING  # helpers: a run of seconds
 
 
 def make_model_file(path: Path, name: str, *, seed: int = 0, tags=(), description="") -> Path:

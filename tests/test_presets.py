@@ -3,7 +3,6 @@ label checks, stale labels after a slider rename, and cascade on model deletion.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 
 import pytest
@@ -14,14 +13,6 @@ from distill.generation.loaded import load
 from distill.generation.presets import save_preset
 from distill.library.presets import Presets
 from distill.library.store import Library
-
-
-@pytest.fixture
-def home(tiny_model, tmp_path):
-    """A private copy of the tiny model's library (its sliders: brightness, warmth, loudness)."""
-    return shutil.copytree(
-        tiny_model.home, tmp_path / "home", ignore=shutil.ignore_patterns("cache", "runs")
-    )
 
 
 @pytest.fixture

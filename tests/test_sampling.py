@@ -16,7 +16,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import TINY_TRAINING
 from distill.audio import synth
 from distill.controls.corpus import CorpusFile, CorpusMemory, describe_sound
 from distill.controls.features import compute_features, onset_times
@@ -26,6 +25,7 @@ from distill.generation.layout import EventFrames, as_generator, texture_layout
 from distill.generation.loaded import LoadedModel, open_model_file
 from distill.generation.sampling import LatentSampler
 from distill.model.file import read_metadata, write_corpus
+from helpers import TINY_TRAINING
 
 RATE = 48_000
 LOW_HZ, HIGH_HZ = 1_000.0, 4_000.0  # centroid below: a thump; above: a hat; between: a blur

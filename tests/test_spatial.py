@@ -11,6 +11,7 @@ from scipy import signal
 from distill.errors import UserError
 from distill.generation.binaural import HEAD_RADIUS, SPEED_OF_SOUND, delay_fixed, read_delayed
 from distill.generation.spatial import SpatialOptions, spatialize
+from helpers import sine
 
 SR = 48_000  # Hz
 
@@ -25,10 +26,6 @@ def tone(seconds: float = 2.0, f0: float = 220.0) -> np.ndarray:
     t = np.arange(round(seconds * SR)) / SR
     partials = sum(np.sin(2 * np.pi * f0 * k * t + k) / k for k in range(1, int(20_000 / f0)))
     return (0.3 * partials).astype(np.float32)
-
-
-def sine(freq: float, seconds: float = 1.0) -> np.ndarray:
-    return (0.5 * np.sin(2 * np.pi * freq * np.arange(round(seconds * SR)) / SR)).astype(np.float32)
 
 
 def energy(x: np.ndarray) -> float:

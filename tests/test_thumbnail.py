@@ -19,11 +19,7 @@ from distill.audio.thumbnail import (
     thumbnail_name,
     write_waveform_png,
 )
-
-
-def sine(seconds: float, amplitude: float, rate: int = 48_000, hz: float = 1_000.0) -> np.ndarray:
-    t = np.arange(round(seconds * rate)) / rate
-    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+from helpers import sine
 
 
 def colour_count(image: Image.Image, colour: tuple[int, int, int]) -> int:
@@ -31,7 +27,7 @@ def colour_count(image: Image.Image, colour: tuple[int, int, int]) -> int:
 
 
 def test_loud_file_gives_a_png_of_the_expected_size_with_a_tall_waveform(tmp_path):
-    path = write_waveform_png(envelope_of(sine(1.0, 0.5)), tmp_path / "loud.png")
+    path = write_waveform_png(envelope_of(sine(1_000, 1.0)), tmp_path / "loud.png")
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size == (THUMB_WIDTH, THUMB_HEIGHT)
         pixels = np.asarray(image.convert("RGB"))
@@ -55,7 +51,7 @@ def test_silence_draws_only_the_centre_line():
 
 
 def test_full_scale_columns_are_drawn_in_the_clip_colour():
-    signal = np.concatenate([sine(0.5, 0.5), np.clip(sine(0.5, 3.0), -1.0, 1.0)])
+    signal = np.concatenate([sine(1_000, 0.5), np.clip(sine(1_000, 0.5, amplitude=3.0), -1.0, 1.0)])
     image = render_waveform(envelope_of(signal))
     clipped_columns = np.all(np.asarray(image) == CLIPPED, axis=-1).any(axis=0)
     assert not clipped_columns[: THUMB_WIDTH // 2 - 1].any()
@@ -90,7 +86,7 @@ def test_frames_beyond_the_header_count_land_in_the_last_column():
 
 
 def test_non_finite_samples_do_not_break_the_picture():
-    signal = sine(0.1, 0.5)
+    signal = sine(1_000, 0.1)
     signal[10] = np.nan
     signal[20] = np.inf
     lo, hi = envelope_of(signal).bounds()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import time
 import zipfile
 from pathlib import Path
@@ -14,47 +13,20 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from conftest import TINY_SPECTRAL, write_demo_sounds
+from helpers import served_app, write_demo_sounds
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError, ValidationError  # noqa: E402
 
-# Settings a page-started training uses in these tests: a tiny model that trains in seconds.
-TINY_OVERRIDES = dict(
-    spectral=TINY_SPECTRAL,
-    channels=(4, 8, 8, 16, 16),
-    latent_dim=8,
-    batch_size=4,
-    augment={"copies": 0},
-    preview_every=100,
-    checkpoint_every=100,
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def served(tiny_model, tmp_path_factory):
     """(client, home, job): the app on a copy of the tiny model's home."""
-    from distill.ui.app import build_app, serve
-    from distill.ui.jobs import TrainingJob
-
     home = tmp_path_factory.mktemp("ui-api") / "home"
     shutil.copytree(tiny_model.home, home)
-    job = TrainingJob(home, device="cpu", overrides=TINY_OVERRIDES)
-    blocks = build_app(home, device="cpu", job=job)
-    url = serve(blocks, home, port=free_port())
-    try:
+    with served_app(home) as (url, job):
         yield Client(url, verbose=False), home, job
-    finally:
-        job.cancel()
-        job.wait(60)
-        blocks.close()
 
 
 # After the model: duration, seed, variation, mode, density, level, like; then the shared form.

@@ -9,14 +9,13 @@ import io
 import os
 import re
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import TINY_SPECTRAL, write_demo_sounds
+from helpers import served_app, write_demo_sounds
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -29,22 +28,6 @@ playwright = pytest.importorskip("playwright.sync_api")
 SCREENSHOTS = os.environ.get("DISTILL_SCREENSHOTS") == "1"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 TIMEOUT_MS = 30_000
-# A page-started training of a tiny model: seconds, with previews every few epochs.
-TINY_OVERRIDES = dict(
-    spectral=TINY_SPECTRAL,
-    channels=(4, 8, 8, 16, 16),
-    latent_dim=8,
-    batch_size=4,
-    augment={"copies": 0},
-    preview_every=3,
-    checkpoint_every=100,
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +38,6 @@ def app(tiny_model, tmp_path_factory):
     from distill.generation.loaded import load
     from distill.generation.render import render_takes
     from distill.library.store import Library
-    from distill.ui.app import build_app, serve
-    from distill.ui.jobs import TrainingJob
 
     home = tmp_path_factory.mktemp("ui-browser") / "home"
     shutil.copytree(tiny_model.home, home)
@@ -67,33 +48,16 @@ def app(tiny_model, tmp_path_factory):
         render_takes(
             loaded, params, ExportOptions(lufs=-20.0), home / "takes", home=home, history=True
         )
-    job = TrainingJob(home, device="cpu", overrides=TINY_OVERRIDES)
-    blocks = build_app(home, device="cpu", job=job)
-    url = serve(blocks, home, port=free_port())
-    try:
+    with served_app(home, preview_every=3) as (url, job):  # previews every few epochs
         yield url, home, job
-    finally:
-        job.cancel()
-        job.wait(60)
-        blocks.close()
 
 
 @pytest.fixture(scope="module")
 def fresh_app(tmp_path_factory):
     """(url, home, job): the app on an empty home, as a new user first meets it."""
-    from distill.ui.app import build_app, serve
-    from distill.ui.jobs import TrainingJob
-
     home = tmp_path_factory.mktemp("ui-fresh") / "home"
-    job = TrainingJob(home, device="cpu", overrides=TINY_OVERRIDES)
-    blocks = build_app(home, device="cpu", job=job)
-    url = serve(blocks, home, port=free_port())
-    try:
+    with served_app(home, preview_every=3) as (url, job):  # previews every few epochs
         yield url, home, job
-    finally:
-        job.cancel()
-        job.wait(60)
-        blocks.close()
 
 
 @pytest.fixture(scope="module")
