@@ -138,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
         "--home", type=Path, default=None, help="Distill home (default: a temp dir)"
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--arch", default="conv2d")
     parser.add_argument("--channels", default=None, help="conv widths, comma-separated")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--seed", type=int, default=0)
@@ -199,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             precision=args.precision,
             loss=loss,
-            arch=args.arch,
             channels=tuple(int(c) for c in args.channels.split(",")) if args.channels else None,
             # --set epochs=N: a fixed amount of training (comparable on a busy machine)
             **({"max_minutes": args.minutes, "kl_beta_max": args.kl_beta_max} | overrides),

@@ -136,6 +136,8 @@ HOSTILE = {
     "corpus past its chunks": (setter("corpus", "files", 0, "count", value=10**6), "corpus"),
     "corpus without version": (setter("corpus", "version", value=DELETE), "corpus"),
     "string for a number": (setter("model", "n_mels", value="128"), "n_mels"),
+    "unknown architecture": (setter("model", "arch", value="transformer"), "model.arch"),
+    "architecture as a list": (setter("model", "arch", value=["conv2d"]), "model.arch"),
 }
 
 
@@ -146,7 +148,7 @@ def test_hostile_header_is_one_line_before_anything_is_built(tmp_path, case, mon
     edit_header(path, edit)
 
     built = []
-    monkeypatch.setattr(model_file, "ConvVAE", lambda config: built.append(config))
+    monkeypatch.setattr(model_file, "build", lambda config: built.append(config))
     started = time.monotonic()
     for read in (model_file.read_metadata, load_model_file):
         with pytest.raises(ModelFileError) as err:
@@ -162,6 +164,16 @@ def test_the_checksum_covers_the_description(tmp_path):
     edit_header(path, setter("training", "epochs", value=300), resign=False)
     with pytest.raises(ModelFileError, match="altered"):
         model_file.read_metadata(path)  # no weights needed to see it
+
+
+def test_files_from_before_the_architecture_key_load_as_conv2d(tmp_path):
+    path = small_model_file(tmp_path / "kicks.distill")
+    seen = []
+    edit_header(path, lambda document: seen.append(document["model"]["arch"]))
+    assert seen == ["conv2d"]  # new files name their architecture
+    edit_header(path, setter("model", "arch", value=DELETE))
+    model, metadata = load_model_file(path)
+    assert metadata.model.arch == "conv2d" and type(model).__name__ == "ConvVAE"
 
 
 def test_files_with_a_tensor_digest_only_still_load(tmp_path):

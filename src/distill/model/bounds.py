@@ -126,7 +126,8 @@ def _model(data: Mapping) -> ModelConfig:
         _int(f"model.channels[{i}]", width, 1, MAX_WIDTH)
     if "dropout" in data:
         _number("model.dropout", data["dropout"], 0.0, 0.99)
-    if data.get("arch", "conv2d") not in ARCHITECTURES:
+    arch = data.get("arch", "conv2d")
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
         raise ValueError(
             f"model.arch must be one of {', '.join(ARCHITECTURES)} (got {data.get('arch')!r})"
         )
@@ -137,7 +138,6 @@ def _model(data: Mapping) -> ModelConfig:
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"model has {parameters:,} parameters (at most {MAX_PARAMETERS:,})")
     h, w = config.padded_shape
-    h = h if config.arch == "conv2d" else 1  # time-only convolutions: no frequency axis
     widest = max(c * (h >> (i + 1)) * (w >> (i + 1)) for i, c in enumerate(config.channels))
     if widest > MAX_ACTIVATION:
         raise ValueError(

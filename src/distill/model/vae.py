@@ -22,14 +22,11 @@ from torch import nn
 
 from distill.spectral.config import SpectralConfig
 
-ARCHITECTURES = ("conv2d", "frames")
 # Measured: started at log σ² ≈ 0 (σ ≈ 1), a 15-minute model still had σ ≈ 0.6 for a spread of μ
 # across files of ≈ 0.6. The decoder saw mostly noise, learned the average, and its notes came out
 # without a single harmonic. Started small, the decoder can use the latent from the first step;
 # the KL term (after its warm-up) still keeps the posterior a distribution.
 INITIAL_LOGVAR = -5.0
-# Conv widths per architecture, one stride-2 block each.
-DEFAULT_CHANNELS = {"conv2d": (64, 128, 256, 512, 1024), "frames": (512, 512, 512, 512, 512)}
 
 
 @dataclass(frozen=True)
@@ -38,18 +35,15 @@ class ModelConfig:
     frames: int = 94  # input width (STFT frames per chunk)
     latent_dim: int = 128
     channels: tuple[int, ...] = (64, 128, 256, 512, 1024)  # one stride-2 block each
-    arch: str = "conv2d"
+    arch: str = "conv2d"  # a key of ARCHITECTURES; files from before the key are conv2d
     dropout: float = 0.1  # on the flattened features, before the latent heads
     # log σ² is soft-clamped to ±logvar_limit: an unbounded log-variance let the KL term reach
     # 1e7–1e8 in an earlier design while its weight was still warming up from 0.
     logvar_limit: float = 8.0
 
     @classmethod
-    def for_spectral(
-        cls, spectral: SpectralConfig, arch: str = "conv2d", **overrides
-    ) -> ModelConfig:
-        overrides.setdefault("channels", DEFAULT_CHANNELS[arch])
-        return cls(n_mels=spectral.n_mels, frames=spectral.chunk_frames, arch=arch, **overrides)
+    def for_spectral(cls, spectral: SpectralConfig, **overrides) -> ModelConfig:
+        return cls(n_mels=spectral.n_mels, frames=spectral.chunk_frames, **overrides)
 
     @property
     def reduction(self) -> int:
@@ -161,67 +155,12 @@ class ConvVAE(nn.Module):
         return self.decode(z), mu, logvar
 
 
-def _down1d(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv1d(c_in, c_out, kernel_size=4, stride=2, padding=1),
-        nn.GroupNorm(_groups(c_out), c_out),
-        nn.LeakyReLU(0.2),
-    )
+# Every architecture a model file may name in its "arch" key. One was tried and measured worse
+# (BENCHMARKS.md): "frames", time-only 1-D convolutions with the 2 × 128 bands of a frame as
+# channels, 2.3× faster per step but far behind per step and per minute on held-out notes.
+ARCHITECTURES: dict[str, type[ConvVAE]] = {"conv2d": ConvVAE}
 
 
-def _up1d(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ConvTranspose1d(c_in, c_out, kernel_size=4, stride=2, padding=1),
-        nn.GroupNorm(_groups(c_out), c_out),
-        nn.LeakyReLU(0.2),
-    )
-
-
-class FrameVAE(nn.Module):
-    """Time-only convolutions: every frame's 2 × n_mels values are one vector (the channels)."""
-
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        width = 2 * config.n_mels
-        c = config.channels
-        self.stem = nn.Sequential(
-            nn.Conv1d(width, c[0], kernel_size=3, padding=1),
-            nn.GroupNorm(_groups(c[0]), c[0]),
-            nn.LeakyReLU(0.2),
-        )
-        self.encoder = nn.Sequential(*(_down1d(a, b) for a, b in itertools.pairwise((c[0], *c))))
-        self.dropout = nn.Dropout(config.dropout)
-        steps = self.config.padded_shape[1] // self.config.reduction
-        self.bottleneck = (c[-1], steps)
-        flat = c[-1] * steps
-        self.to_mu = nn.Linear(flat, config.latent_dim)
-        self.to_logvar = nn.Linear(flat, config.latent_dim)
-        _start_nearly_deterministic(self.to_logvar)
-        self.from_latent = nn.Linear(config.latent_dim, flat)
-        rc = c[::-1]
-        self.decoder = nn.Sequential(*(_up1d(a, b) for a, b in itertools.pairwise((*rc, rc[-1]))))
-        self.head = nn.Conv1d(rc[-1], width, kernel_size=3, padding=1)
-
-    def encode(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _, w = self.config.padded_shape
-        x = spec.reshape(spec.shape[0], -1, spec.shape[-1])
-        x = nn.functional.pad(x, (0, w - x.shape[-1]))
-        features = self.dropout(self.encoder(self.stem(x)).flatten(1))
-        limit = self.config.logvar_limit
-        logvar = limit * torch.tanh(self.to_logvar(features) / limit)
-        return self.to_mu(features), logvar
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.from_latent(z).view(-1, *self.bottleneck)
-        out = self.head(self.decoder(x))[..., : self.config.frames]
-        return out.reshape(out.shape[0], 2, self.config.n_mels, self.config.frames)
-
-    def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encode(spec)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        return self.decode(z), mu, logvar
-
-
-def build(config: ModelConfig) -> nn.Module:
-    return {"conv2d": ConvVAE, "frames": FrameVAE}[config.arch](config)
+def build(config: ModelConfig) -> ConvVAE:
+    """The model a config describes (its `arch`), with fresh weights."""
+    return ARCHITECTURES[config.arch](config)

@@ -60,7 +60,6 @@ def train(
     spectral: SpectralConfig | None = None,
     loss: LossConfig | None = None,
     channels: tuple[int, ...] | None = None,
-    arch: str = "conv2d",
     reporter: Reporter | None = None,
     stop: StopFlag | None = None,
     precision: str = "auto",
@@ -95,7 +94,6 @@ def train(
         loss=loss_for(config, loss),
         model=ModelConfig.for_spectral(
             spectral,
-            arch,
             latent_dim=config.latent_dim,
             dropout=config.dropout,
             **({"channels": tuple(channels)} if channels else {}),
