@@ -34,14 +34,16 @@ def real_batch():
     return stats.normalize(spec), audio, stats
 
 
-def test_default_sizes_follow_the_seed_design():
+def test_default_sizes_keep_the_seed_designs_shape_at_a_quarter_of_its_widths():
     config = ModelConfig.for_spectral(SPECTRAL)
     assert (config.n_mels, config.frames) == (128, 94)
     assert config.padded_shape == (128, 96)
-    assert config.bottleneck_shape == (1024, 4, 3)
-    assert config.flatten_dim == 12_288
+    assert len(config.channels) == 5  # five stride-2 blocks, latent 128
+    assert config.bottleneck_shape == (256, 4, 3)
+    assert config.flatten_dim == 3_072
     model = ConvVAE(config)
-    assert model.to_mu.in_features == 12_288 and model.to_mu.out_features == 128
+    assert model.to_mu.in_features == 3_072 and model.to_mu.out_features == 128
+    assert 1.5e6 < sum(p.numel() for p in model.parameters()) < 2.5e6
     recon, mu, logvar = model(torch.randn(2, 2, 128, 94))
     assert recon.shape == (2, 2, 128, 94) and mu.shape == logvar.shape == (2, 128)
 

@@ -7,8 +7,9 @@ tensors' shapes are checked against the description (read from the safetensors h
 byte of weights is loaded or a layer allocated). A file that breaks a bound raises ValueError
 with a one-line message naming the field; distill.model.file turns it into a ModelFileError.
 
-The defaults (1 s chunks at 48 kHz, 2048-point STFT, latent 128, widths 64 … 1024) give a model
-of 17 M parameters whose widest activation holds 64 × 64 × 48 = 196 608 values per chunk.
+The defaults (1 s chunks at 48 kHz, 2048-point STFT, latent 128, widths 16 … 256) give a model
+of 2 M parameters whose widest activation holds 16 × 64 × 48 = 49 152 values per chunk (files
+from the seed design: widths 64 … 1024, 17 M parameters).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ MAX_FRAMES = 1024  # STFT frames per chunk (94 at the defaults)
 MAX_LATENT = 1024
 MAX_BLOCKS = 8
 MAX_WIDTH = 4096  # channels of one conv block
-MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights (the defaults: 17 M)
+MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights (the defaults: 2 M)
 MAX_ACTIVATION = 16_000_000  # values of the widest activation, per chunk (the defaults: 196 608)
 # representation
 SAMPLE_RATES = (8_000, 192_000)  # Hz

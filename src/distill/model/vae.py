@@ -2,9 +2,9 @@
 
 Shape walk-through for the default 1 s chunk (every size is derived from the config, never lazily):
   input (B, 2, 128, 94) → pad to a multiple of 2⁵ = 32 → (B, 2, 128, 96)
-  five stride-2 blocks: 2 → 64 → 128 → 256 → 512 → 1024 channels, 128 × 96 → 4 × 3
-  flatten 1024 · 4 · 3 = 12 288 → linear heads μ, log σ² (latent 128)
-  decoder mirrors it: 128 → 12 288 → (1024, 4, 3) → … → (2, 128, 96) → crop to (2, 128, 94)
+  five stride-2 blocks: 2 → 16 → 32 → 64 → 128 → 256 channels, 128 × 96 → 4 × 3
+  flatten 256 · 4 · 3 = 3 072 → linear heads μ, log σ² (latent 128)
+  decoder mirrors it: 128 → 3 072 → (256, 4, 3) → … → (2, 128, 96) → crop to (2, 128, 94)
 The output layer is linear in both channels: the normalized targets are unbounded (log magnitude
 and IF are each zero-mean unit-variance with tails past ±5), and a squashing head (Softplus/Tanh)
 would put a noise floor under every sound the model makes.
@@ -34,7 +34,10 @@ class ModelConfig:
     n_mels: int = 128  # input height (mel bands)
     frames: int = 94  # input width (STFT frames per chunk)
     latent_dim: int = 128
-    channels: tuple[int, ...] = (64, 128, 256, 512, 1024)  # one stride-2 block each
+    # One stride-2 block each. A quarter of the seed design's widths (64 … 1024, 17 M parameters):
+    # 2.0 M parameters, ~3× the optimizer steps in the same minutes on a CPU, and better held-out
+    # resynthesis after 5 and 15 minutes (BENCHMARKS.md, "Fidelity"). Files keep their own widths.
+    channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     arch: str = "conv2d"  # a key of ARCHITECTURES; files from before the key are conv2d
     dropout: float = 0.1  # on the flattened features, before the latent heads
     # log σ² is soft-clamped to ±logvar_limit: an unbounded log-variance let the KL term reach
@@ -65,7 +68,7 @@ class ModelConfig:
     @property
     def flatten_dim(self) -> int:
         c, h, w = self.bottleneck_shape
-        return c * h * w  # 12 288 by default
+        return c * h * w  # 3 072 by default
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)

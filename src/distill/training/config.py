@@ -8,7 +8,7 @@ Presets, by the number of usable source files (`auto`):
   conservative   5–50 files  most augmentation, strongest regularization, lowest LR, most epochs
   balanced      51–200 files
   aggressive   201+ files    least augmentation and regularization, highest LR, fewest epochs
-The epoch counts are upper bounds for a ~27M-parameter conv VAE trained on a CPU: a run usually
+The epoch counts are upper bounds for the 2 M-parameter conv VAE trained on a CPU: a run usually
 ends on `--max-minutes`, and the best weights (lowest validation loss) are what it keeps.
 """
 

@@ -158,7 +158,7 @@ class Trainer:
             lr=self.config.learning_rate,
             weight_decay=self.config.weight_decay,
             # One fused kernel instead of ~10 tensor ops per parameter: 0.45–1.45 s → 0.02 s
-            # per step on 2 CPU cores for 27 M parameters (bench/train_speed.py).
+            # per step on 2 CPU cores for the seed design's 27 M parameters (bench/train_speed.py).
             fused=device.type in ("cpu", "cuda"),
         )
         self.batch_size = effective_batch_size(self.config.batch_size, len(data.train))
@@ -235,8 +235,8 @@ class Trainer:
 
         Written every `checkpoint_seconds` of wall time (and at every stop and at the end), not
         every epoch: on small datasets an epoch is a few seconds and writing the weights and the
-        optimizer's moments (~200 MB for the default model) took a large share of the run. A
-        kill -9 loses at most that much time; Ctrl-C and SIGTERM lose nothing.
+        optimizer's moments (~200 MB for the seed design's widths, ~24 MB now) took a large share
+        of the run. A kill -9 loses at most that much time; Ctrl-C and SIGTERM lose nothing.
         """
         if self.state.epoch > 0 or self.state.global_step > 0:
             self._save_last()
@@ -390,7 +390,7 @@ class Trainer:
                 f"(epoch {epoch + 1}): the model may be diverging or overfitting; the best model "
                 f"so far (epoch {state.best_epoch}) is kept"
             )
-        if improved:  # kept in memory; on disk with the next checkpoint (a copy: ~70 MB)
+        if improved:  # kept in memory; on disk with the next checkpoint (a copy: ~8 MB)
             self._best_state = self._checkpoint_state(copy=True)
         if (epoch + 1) % cfg.checkpoint_every == 0:
             checkpoint.save_epoch(
