@@ -110,7 +110,8 @@ def instrument_loss(loss: VAELoss, timer: SectionTimer) -> None:
 
 def build(options: dict, stats: ChannelStats, spectral: SpectralConfig):
     torch.manual_seed(0)
-    model = ConvVAE(ModelConfig.for_spectral(spectral))
+    widths = {"channels": tuple(options["channels"])} if options.get("channels") else {}
+    model = ConvVAE(ModelConfig.for_spectral(spectral, **widths))
     if options["precision"] == "bf16":
         model = model.to(memory_format=torch.channels_last)
     optimizer_kwargs = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
@@ -267,6 +268,9 @@ def main() -> None:
     parser.add_argument("--optimizer", choices=("default", "foreach", "fused"), default="fused")
     parser.add_argument("--malloc", choices=("default", "nommap"), default="nommap")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument(
+        "--channels", help="conv widths, e.g. 64,128,256,512,1024 (the seed design's)"
+    )
     parser.add_argument("--quality-steps", type=int, default=30, help="0 skips the check")
     parser.add_argument("--quality-batch", type=int, default=8)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -286,6 +290,7 @@ def main() -> None:
         "optimizer": args.optimizer,
         "malloc": args.malloc,
         "compile": args.compile,
+        "channels": [int(c) for c in args.channels.split(",")] if args.channels else None,
     }
     configs: dict[str, dict] = {}
     print(

@@ -218,7 +218,9 @@ class LoadedModel:
             like=like,
         )
         meta = self.metadata
-        precision = pick_precision("auto", self.device)  # bf16 only where the hardware has it
+        parameters = sum(p.numel() for p in self.model.parameters())
+        # bf16 only where the hardware has it and the model is wide enough to gain from it
+        precision = pick_precision("auto", self.device, parameters)
         return Voice(self.model, meta.spectral, meta.stats, sampler, spread, weight, precision)
 
     def render(

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 import torch
 
-from distill.model.vae import ARCHITECTURES, ModelConfig, build
+from distill.model.vae import ARCHITECTURES, ModelConfig, build, parameter_count
 from distill.spectral.config import SpectralConfig
 
 # model
@@ -135,7 +135,7 @@ def _model(data: Mapping) -> ModelConfig:
     if "logvar_limit" in data:
         _number("model.logvar_limit", data["logvar_limit"], 0.1, 30.0)
     config = ModelConfig.from_dict(dict(data))
-    parameters = _parameter_count(config)
+    parameters = parameter_count(config)
     if parameters > MAX_PARAMETERS:
         raise ValueError(f"model has {parameters:,} parameters (at most {MAX_PARAMETERS:,})")
     h, w = config.padded_shape
@@ -145,12 +145,6 @@ def _model(data: Mapping) -> ModelConfig:
             f"model layers hold {widest:,} values per chunk (at most {MAX_ACTIVATION:,})"
         )
     return config
-
-
-def _parameter_count(config: ModelConfig) -> int:
-    """Weights of the model `config` describes, counted on the meta device (nothing allocated)."""
-    with torch.device("meta"):
-        return sum(p.numel() for p in build(config).parameters())
 
 
 def _spectral(data: Mapping) -> SpectralConfig:

@@ -164,6 +164,12 @@ class ConvVAE(nn.Module):
 ARCHITECTURES: dict[str, type[ConvVAE]] = {"conv2d": ConvVAE}
 
 
+def parameter_count(config: ModelConfig) -> int:
+    """Weights of the model `config` describes, counted on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build(config).parameters())
+
+
 def build(config: ModelConfig) -> ConvVAE:
     """The model a config describes (its `arch`), with fresh weights."""
     return ARCHITECTURES[config.arch](config)

@@ -13,7 +13,7 @@ from distill.home import resolve_home, safe_name
 from distill.library.models import clean_name
 from distill.library.store import Library
 from distill.model.loss import LossConfig
-from distill.model.vae import ModelConfig
+from distill.model.vae import ModelConfig, parameter_count
 from distill.spectral.config import SpectralConfig
 from distill.terminal import printable
 from distill.training import checkpoint
@@ -174,7 +174,8 @@ def _run(
     )
     for line in data.skipped:
         reporter.message(printable(f"skipping {line}"))
-    trainer = Trainer(run, spec, data, device, reporter, stop, pick_precision(precision, device))
+    precision = pick_precision(precision, device, parameter_count(spec.model))
+    trainer = Trainer(run, spec, data, device, reporter, stop, precision)
     last = run.checkpoints / checkpoint.LAST
     if resume:
         if not last.exists():
