@@ -114,15 +114,7 @@ def save_model_file(path: Path, model: ConvVAE, metadata: ModelMetadata) -> Path
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValueError(f"refusing to save non-finite weights ({name})")
-    document = _signed(metadata, tensors)
-    payload = save(tensors, metadata={"distill": json.dumps(document)})
-    try:
-        atomic_write(path, lambda f: f.write(payload))
-    except OSError as err:
-        raise ModelFileError(
-            f"cannot write {path} ({err.strerror}): free some disk space or choose another folder"
-        ) from err
-    return path
+    return _write_signed(path, metadata, tensors, "free some disk space or choose another folder")
 
 
 def read_metadata(path: Path) -> ModelMetadata:
@@ -261,12 +253,17 @@ def _rewrite(path: Path, **changes) -> Path:
         setattr(metadata, field_name, value)
     tensors = {k: v for k, v in tensors.items() if not k.startswith(CORPUS_PREFIX)}
     tensors |= _prefixed(metadata.corpus_tensors)
-    document = _signed(metadata, tensors)
-    payload = save(tensors, metadata={"distill": json.dumps(document)})
+    return _write_signed(path, metadata, tensors, "free some disk space and try again")
+
+
+def _write_signed(
+    path: Path, metadata: ModelMetadata, tensors: dict[str, torch.Tensor], advice: str
+) -> Path:
+    """Tensors and the signed description, atomically (temp file + rename); a failed write is
+    one line ending in `advice`."""
+    payload = save(tensors, metadata={"distill": json.dumps(_signed(metadata, tensors))})
     try:
         atomic_write(path, lambda f: f.write(payload))
     except OSError as err:
-        raise ModelFileError(
-            f"cannot write {path} ({err.strerror}): free some disk space and try again"
-        ) from err
+        raise ModelFileError(f"cannot write {path} ({err.strerror}): {advice}") from err
     return path
