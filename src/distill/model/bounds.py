@@ -29,7 +29,7 @@ MAX_LATENT = 1024
 MAX_BLOCKS = 8
 MAX_WIDTH = 4096  # channels of one conv block
 MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights (the defaults: 2 M)
-MAX_ACTIVATION = 16_000_000  # values of the widest activation, per chunk (the defaults: 196 608)
+MAX_ACTIVATION = 16_000_000  # values of the widest activation, per chunk (the defaults: 49 152)
 # representation
 SAMPLE_RATES = (8_000, 192_000)  # Hz
 N_FFT = (16, 16_384)  # samples

@@ -88,7 +88,8 @@ class ModelConfig:
 
 
 def _start_nearly_deterministic(to_logvar: nn.Linear) -> None:
-    """log σ² starts at INITIAL_LOGVAR whatever the input (σ ≈ 0.08), not at ≈ 0 (σ ≈ 1)."""
+    """The log σ² head starts at INITIAL_LOGVAR whatever the input (after the soft clamp log σ² ≈
+    −4.4, σ ≈ 0.11), not at ≈ 0 (σ ≈ 1)."""
     nn.init.zeros_(to_logvar.weight)
     nn.init.constant_(to_logvar.bias, INITIAL_LOGVAR)
 
