@@ -57,7 +57,8 @@ def test_smaller_datasets_get_more_regularization_and_augmentation() -> None:
     for name in ("epochs", "dropout", "weight_decay", "validation_fraction", "kl_warmup_fraction"):
         values = [getattr(c, name) for c in ladder]
         assert values == sorted(values, reverse=True) and len(set(values)) == 3, name
-    assert [c.augment.copies for c in ladder] == [4, 2, 1]
+    assert [c.augment.copies for c in ladder] == [8, 2, 1]
+    assert [c.augment.pitch_semitones for c in ladder] == [7.0, 1.5, 1.0]
     assert [c.dropout for c in ladder] == [0.2, 0.1, 0.05]
     rates = [c.learning_rate for c in ladder]
     assert rates == sorted(rates) and len(set(rates)) == 3
@@ -108,13 +109,13 @@ def test_overrides_of_augment_merge_into_the_presets_augmentation() -> None:
     assert config.augment == dataclasses.replace(CONSERVATIVE.augment, copies=0, seed=7)
     replaced = CONSERVATIVE.with_overrides(augment=AugmentConfig(copies=1))
     assert replaced.augment == AugmentConfig(copies=1)
-    assert CONSERVATIVE.augment.copies == 4  # presets are never modified
+    assert CONSERVATIVE.augment.copies == 8  # presets are never modified
 
 
 def test_json_round_trip_is_exact() -> None:
     config = resolve_config("auto", 30, epochs=7, max_minutes=2.5, threads=2, device="cuda:1")
     data = json.loads(json.dumps(config.to_dict()))
-    assert data["augment"]["copies"] == 4 and data["max_minutes"] == 2.5
+    assert data["augment"]["copies"] == 8 and data["max_minutes"] == 2.5
     restored = TrainingConfig.from_dict(data)
     assert restored == config
     assert restored.to_dict() == config.to_dict()
