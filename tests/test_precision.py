@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from distill.errors import UserError
-from distill.model.vae import ModelConfig, parameter_count
+from distill.model.vae import ModelConfig, build, parameter_count
 from distill.training.device import CPU_BF16_MIN_PARAMETERS, pick_precision
 
 CPU = torch.device("cpu")
@@ -41,7 +41,5 @@ def test_an_explicit_precision_is_kept_and_a_wrong_one_is_one_line():
 
 
 def test_parameter_count_matches_the_built_model():
-    from distill.model.vae import build
-
     config = ModelConfig(channels=(4, 8, 8, 16, 16), latent_dim=8)
     assert parameter_count(config) == sum(p.numel() for p in build(config).parameters())

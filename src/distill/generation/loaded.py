@@ -25,7 +25,7 @@ from distill.generation.resynth import resynthesize
 from distill.generation.sampling import Base, LatentSampler, prior_corpus
 from distill.generation.spatial import SpatialOptions
 from distill.model.file import ModelMetadata, load_model_file
-from distill.model.vae import ConvVAE
+from distill.model.vae import ConvVAE, parameter_count
 
 Sliders = Mapping[str, float] | Mapping[int, float] | Sequence[str] | None
 
@@ -86,6 +86,14 @@ class LoadedModel:
             return None
         center, _ = self.center_and_spread(values)
         return center - self.center_and_spread({})[0]
+
+    @functools.cached_property
+    def precision(self) -> str:
+        """The precision every voice decodes in: bf16 only where the hardware has it and the model
+        is wide enough to gain from it (training.device.pick_precision)."""
+        from distill.training.device import pick_precision
+
+        return pick_precision("auto", self.device, parameter_count(self.model.config))
 
     @functools.cached_property
     def corpus(self) -> CorpusMemory:
@@ -207,8 +215,6 @@ class LoadedModel:
         variation: float = DEFAULT_VARIATION,
         like: Base | None = None,
     ) -> Voice:
-        from distill.training.device import pick_precision
-
         _, spread = self.center_and_spread({})
         sampler = LatentSampler(
             self.corpus,
@@ -218,10 +224,7 @@ class LoadedModel:
             like=like,
         )
         meta = self.metadata
-        parameters = sum(p.numel() for p in self.model.parameters())
-        # bf16 only where the hardware has it and the model is wide enough to gain from it
-        precision = pick_precision("auto", self.device, parameters)
-        return Voice(self.model, meta.spectral, meta.stats, sampler, spread, weight, precision)
+        return Voice(self.model, meta.spectral, meta.stats, sampler, spread, weight, self.precision)
 
     def render(
         self, params: GenerationParams, blend_models: Sequence[LoadedModel] = ()
