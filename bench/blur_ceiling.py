@@ -3,7 +3,8 @@ its *true* log magnitude blurred over a few frames and/or mel bands (BENCHMARKS.
 round 3). A model's output is at best that true magnitude, slightly wrong; this shows how far the
 held-out MR-STFT moves for errors of a known size, with no model involved.
 
-    .venv/bin/python bench/blur_ceiling.py /tmp/material/notes/heldout [--files 8]
+    .venv/bin/python bench/blur_ceiling.py /tmp/material/notes/heldout [--files 8] [--blurs 1x1,3x3]
+                                           [--no-scatter]
 
 Prints, per blur (frames × bands, a box filter on the log magnitude, edges replicated), the mean
 MR-STFT / LSD of the resynthesized files against the originals and the mean absolute change the
@@ -46,19 +47,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--files", type=int, default=None, help="first N files (sorted)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--no-scatter", action="store_true", help="scatter_phase off (before round 4)"
+    )
+    parser.add_argument("--blurs", default=None, help="e.g. 1x1,3x3 (default: all)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg, identity = SpectralConfig(), ChannelStats()
+    cfg, identity = SpectralConfig(scatter_phase=not args.no_scatter), ChannelStats()
+    blurs = BLURS
+    if args.blurs:
+        blurs = tuple(tuple(int(v) for v in b.split("x")) for b in args.blurs.split(","))
     paths = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     paths = paths[: args.files] if args.files else paths
     if not paths:
         print(f"no audio files in {args.folder}", file=sys.stderr)
         return 1
-    rows: dict[tuple[int, int], list[tuple[float, float, float]]] = {b: [] for b in BLURS}
+    rows: dict[tuple[int, int], list[tuple[float, float, float]]] = {b: [] for b in blurs}
     for path in paths:
         audio = torch.from_numpy(read_mono(path, cfg.sample_rate))
         spec = analyze(audio[None], cfg)[0]
-        for frames, bands in BLURS:
+        for frames, bands in blurs:
             moved = blurred(spec, frames, bands)
             out = synthesize_long(
                 lambda a, b, s=moved: s[..., a:b], cfg, length=len(audio), stats=identity

@@ -34,6 +34,10 @@ class SpectralConfig:
     # Consistency refinement of the IF phase (fast Griffin-Lim steps, magnitude fixed). 0 = pure IF.
     refine_iterations: int = 8
     refine_momentum: float = 0.99
+    # Bins off every partial's main lobe take a fixed pseudo-random phase instead of their band's
+    # (inverse.phase_from_if): removes the click at every frame centre that striped noisy sounds.
+    # Held-out round trip: drums 1.032 → 1.010, notes 0.682 → 0.676, textures 0.979 → 0.966.
+    scatter_phase: bool = True
 
     @property
     def n_freqs(self) -> int:
@@ -67,6 +71,6 @@ class SpectralConfig:
         Inverse-only settings (NNLS and refinement iterations) are left out so changing them never
         invalidates preprocessed data.
         """
-        inverse_only = {"nnls_iterations", "refine_iterations", "refine_momentum"}
+        inverse_only = {"nnls_iterations", "refine_iterations", "refine_momentum", "scatter_phase"}
         fields = {k: v for k, v in self.to_dict().items() if k not in inverse_only}
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]

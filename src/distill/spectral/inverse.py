@@ -99,11 +99,18 @@ def phase_from_if(
     bands: MelBands,
     cfg: SpectralConfig,
     start_phase: torch.Tensor | None = None,
+    scatter: bool = False,
+    first_frame: int = 0,
 ) -> torch.Tensor:
     """(B, M, N) band frequencies (bins) and magnitudes → (B, F, N) bin phases (radians).
 
     `start_phase` (B, M): each band's phase before the first frame, so a long signal can be
     synthesized segment by segment with its phase integrated once over the whole (0 if None).
+    `scatter`: bins more than a main lobe away from their band's frequency take a fixed
+    pseudo-random phase (`scattered_phase`, indexed by `first_frame` + the frame) instead of the
+    band's phase + π·k. The π·k pattern is right for a partial's lobe, but across a wide band of
+    noise it puts a click at every frame centre: vertical stripes every hop (10.7 ms) in every
+    resynthesized hi-hat, clap and snare, heard as a buzz at the frame rate.
     """
     # Summed in float64 and wrapped to [0, 2π): the top band advances ~1 600 rad per hop, so an
     # unwrapped float32 sum reaches 4.5e6 rad after 30 s, where one ulp is already 0.5 rad.
@@ -123,7 +130,30 @@ def phase_from_if(
     # 0.46 s for 30 s of frames, this takes milliseconds.
     second = score[:, 1] > score[:, 0]  # (B, F, N)
     owner = torch.where(second, candidates[1][None, :, None], candidates[0][None, :, None])
-    return torch.gather(band_phase, 1, owner) + math.pi * k[None, :, None]
+    phase = torch.gather(band_phase, 1, owner) + math.pi * k[None, :, None]
+    if not scatter:
+        return phase
+    # Outside the main lobe (|d| ≥ 2 bins, where _hann_lobe is 0) no partial of this band reaches.
+    off_lobe = (k[None, :, None] - torch.gather(band_freq, 1, owner)).abs() >= 2
+    noise = scattered_phase(cfg.n_freqs, first_frame, phase.shape[-1], phase.device)
+    return torch.where(off_lobe, noise.to(phase.dtype), phase)
+
+
+def scattered_phase(bins: int, first_frame: int, frames: int, device: torch.device) -> torch.Tensor:
+    """(bins, frames) phases in [0, 2π), a fixed function of (bin, absolute frame index).
+
+    An integer hash, not a random generator: the same frame gets the same phases in every segment
+    that holds it (long signals are synthesized in overlapping segments), and the same input always
+    gives the same output.
+    """
+    mask = 0xFFFFFFFF
+    k = torch.arange(bins, dtype=torch.int64, device=device)[:, None]
+    n = torch.arange(first_frame, first_frame + frames, dtype=torch.int64, device=device)[None, :]
+    x = (k * 0x9E3779B1 + n * 0x85EBCA77 + 0x165667B1) & mask
+    for multiplier in (0x7FEB352D, 0x846CA68B):  # two rounds of a 32-bit avalanche mix
+        x = ((x ^ (x >> 16)) * multiplier) & mask
+    x = x ^ (x >> 16)
+    return (x.to(torch.float64) * (2 * math.pi / 2**32)).to(torch.float32)
 
 
 def refine_phase(

@@ -199,7 +199,15 @@ def iter_synthesize_long(
         if phase is None:
             phase = torch.zeros(1, cfg.n_mels, dtype=torch.float64, device=spec.device)
         magnitude = mel_to_linear(band_mag, bands, cfg.nnls_iterations)
-        bin_phase = phase_from_if(band_freq, band_mag, bands, cfg, start_phase=phase)
+        bin_phase = phase_from_if(
+            band_freq,
+            band_mag,
+            bands,
+            cfg,
+            start_phase=phase,
+            scatter=cfg.scatter_phase,
+            first_frame=first,
+        )
         seg_length = length - first * hop if last == n_frames else (last - first - 1) * hop
         spectrum = refine_phase(
             magnitude, bin_phase, cfg, seg_length, iterations, cfg.refine_momentum
