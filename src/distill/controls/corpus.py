@@ -4,8 +4,9 @@ Generation samples from it (the aggregate posterior) instead of from one average
 training file (originals only, not augmented copies) it keeps:
 
 - the file's chunk sequence on the model's grid (model.grid: 1 s chunks every ≈ 0.5 s), encoded
-  to the posterior's μ and σ (latent_dim floats each per chunk: 500 files × 4 chunks × 128 × 2
-  × 4 bytes ≈ 4 MB);
+  to the posterior's μ (fitted to each chunk, model.grid.fit_latents, for the first FIT_CHUNKS
+  chunks) and σ (latent_dim floats each per chunk: 500 files × 4 chunks × 128 × 2 × 4 bytes
+  ≈ 4 MB);
 - a few facts about its sound: duration, event length (start to where the level stays below
   −60 dB re its peak), time of the peak, onsets per second, loudness, and whether it is a
   one-shot (short, starts with an attack, decays).
@@ -28,7 +29,7 @@ import torch
 
 from distill.audio.read import AudioReadError, iter_mono_blocks
 from distill.controls.features import onset_times
-from distill.model.grid import encode_grid
+from distill.model.grid import FIT_STEPS, encode_grid
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
@@ -38,6 +39,10 @@ FORMAT_VERSION = 1
 MODES = ("oneshot", "texture")
 MAX_FILE_SECONDS = 30.0  # s of each file remembered: long recordings give their first 30 s
 MAX_CHUNKS = 8192  # chunks in all (≈ 8 MB of μ and σ at latent 128); more files are subsampled
+# Chunks whose μ is fitted (model.grid.fit_latents), in the files' order: ≈ 100 s of fitting on 2
+# CPU threads at the end of training, every chunk of 5–500 one-shots or of ≈ 17 minutes of audio;
+# the files after that keep the encoder's μ (a bound on the work, the same on every machine).
+FIT_CHUNKS = 2048
 ENVELOPE_S = 0.01  # s: RMS frames of the level envelope
 END_DB = -60.0  # dB re the file's loudest frame: below this the event has ended
 # A one-shot: one sound that has ended before its file does: at most ONESHOT_MAX_S long once
@@ -261,7 +266,8 @@ def build_corpus_memory(
             if not len(audio) or not np.isfinite(audio).all() or not np.any(audio):
                 continue
             spec = stats.normalize(analyze(torch.from_numpy(audio)[None], spectral)).to(device)
-            mu, sigma = encode_grid(model, spec, stats, spectral)
+            fit_steps = FIT_STEPS if first < FIT_CHUNKS else 0
+            mu, sigma = encode_grid(model, spec, stats, spectral, fit_steps)
             facts = describe_sound(audio, rate)
             files.append(CorpusFile(name=Path(source).name, first=first, count=len(mu), **facts))
             mus.append(mu.cpu())
