@@ -26,7 +26,8 @@ the floor):
   copy_ratio median distance of the generated files to their nearest training file ÷ the same for
              the held-out files: ~1 for new material, ≪ 1 for copies of the training set
 
-plus each set's file count, mean peak (dBFS) and mean duration (s): quiet takes are a bug.
+plus each set's file count, mean peak (dBFS), mean duration (s) and median attack time (ms: where
+the 5 ms RMS envelope peaks): quiet takes are a bug, and so are late, smeared attacks.
 `--self-check` writes white-noise files (as many as HELDOUT_DIR holds, 1 s, −1 dBFS) and scores
 them, the training files and the held-out files as GEN, and checks that noise is far (MMD² ≫ its
 floor, density < 1/4 of its floor) and that train as GEN is the floor; a by-hand sanity check,
@@ -158,13 +159,17 @@ def describe(x: np.ndarray) -> np.ndarray:
 
 
 def load_set(folder: Path) -> dict:
-    """{"paths", "features" (files, features), "peak_dbfs", "seconds"} of every audio file."""
+    """{"paths", "features" (files, features), "peak_dbfs", "seconds", "attack_ms"} of every
+    audio file."""
     paths = sorted(p.resolve() for p in folder.rglob("*") if p.suffix.lower() in AUDIO)
     if not paths:
         sys.exit(f"gen_realism: no audio files in {folder}; pass a folder of .wav/.flac files")
     audio = [read(p) for p in paths]
     peaks = [np.abs(x).max() for x in audio]
+    window = np.ones(round(0.005 * RATE)) / round(0.005 * RATE)
+    envelopes = [np.convolve(np.square(x, dtype=np.float64), window, "valid") for x in audio]
     return {
+        "attack_ms": [np.argmax(e) / RATE * 1000 if len(e) else 0.0 for e in envelopes],
         "paths": paths,
         "features": np.stack([describe(x) for x in audio]),
         "peak_dbfs": [20 * np.log10(max(p, 1e-10)) for p in peaks],  # silence: −200 dBFS
@@ -241,6 +246,7 @@ def evaluate(train_dir: Path, held_dir: Path, gen_dir: Path, sets: dict | None =
                 "files": len(s["paths"]),
                 "mean_peak_dbfs": float(np.mean(s["peak_dbfs"])),
                 "mean_seconds": float(np.mean(s["seconds"])),
+                "median_attack_ms": float(np.median(s["attack_ms"])),
             }
             for key, folder, s in (
                 ("train", train_dir, train),
@@ -258,11 +264,11 @@ def table(result: dict) -> str:
     for metric in ("mmd2", "precision", "recall", "density", "copy_ratio"):
         lines.append(f"{metric:<12}{result['gen'][metric]:>10.3f}{result['floor'][metric]:>10.3f}")
     lines.append("")
-    lines.append(f"{'set':<9}{'files':>6}{'peak dBFS':>11}{'mean s':>8}  folder")
+    lines.append(f"{'set':<9}{'files':>6}{'peak dBFS':>11}{'mean s':>8}{'attack ms':>11}  folder")
     for key, s in result["sets"].items():
         lines.append(
-            f"{key:<9}{s['files']:>6}{s['mean_peak_dbfs']:>11.1f}{s['mean_seconds']:>8.2f}  "
-            f"{s['folder']}"
+            f"{key:<9}{s['files']:>6}{s['mean_peak_dbfs']:>11.1f}{s['mean_seconds']:>8.2f}"
+            f"{s['median_attack_ms']:>11.1f}  {s['folder']}"
         )
     return "\n".join(lines)
 
