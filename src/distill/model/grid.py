@@ -102,6 +102,15 @@ def fit_latents(
     return z.detach().to(mu.dtype)
 
 
+def _encode_batch(
+    model: ConvVAE, chunks: torch.Tensor, stats: ChannelStats, fit_steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 2, M, W) normalized chunks → (fitted μ, σ), each (B, D) float32."""
+    mu, logvar = model.encode(chunks)
+    sigma = torch.exp(0.5 * logvar.float())
+    return fit_latents(model, chunks, mu.float(), sigma, stats, fit_steps), sigma
+
+
 @torch.no_grad()
 def encode_grid(
     model: ConvVAE,
@@ -127,10 +136,10 @@ def encode_grid(
     chunks = padded[0].unfold(-1, width, hop).permute(2, 0, 1, 3)  # (n_chunks, 2, M, W)
     mus, sigmas = [], []
     for start in range(0, n_chunks, ENCODE_BATCH):
-        batch = chunks[start : start + ENCODE_BATCH].contiguous()
-        mu, logvar = model.encode(batch)
-        sigma = torch.exp(0.5 * logvar.float())
-        mus.append(fit_latents(model, batch, mu.float(), sigma, stats, fit_steps))
+        mu, sigma = _encode_batch(
+            model, chunks[start : start + ENCODE_BATCH].contiguous(), stats, fit_steps
+        )
+        mus.append(mu)
         sigmas.append(sigma)
     return torch.cat(mus), torch.cat(sigmas)
 
@@ -155,10 +164,8 @@ def encode_stream(
 
     def encode(final: bool = False) -> None:
         if batch and (final or len(batch) == ENCODE_BATCH):
-            chunks = torch.stack(batch)
-            mu, logvar = model.encode(chunks)
-            sigma = torch.exp(0.5 * logvar.float())
-            mus.append(fit_latents(model, chunks, mu.float(), sigma, stats, fit_steps))
+            mu, sigma = _encode_batch(model, torch.stack(batch), stats, fit_steps)
+            mus.append(mu)
             sigmas.append(sigma)
             batch.clear()
 

@@ -99,14 +99,13 @@ def phase_from_if(
     bands: MelBands,
     cfg: SpectralConfig,
     start_phase: torch.Tensor | None = None,
-    scatter: bool = False,
     first_frame: int = 0,
 ) -> torch.Tensor:
     """(B, M, N) band frequencies (bins) and magnitudes → (B, F, N) bin phases (radians).
 
     `start_phase` (B, M): each band's phase before the first frame, so a long signal can be
     synthesized segment by segment with its phase integrated once over the whole (0 if None).
-    `scatter`: bins more than a main lobe away from their band's frequency take a fixed
+    `cfg.scatter_phase`: bins more than a main lobe away from their band's frequency take a fixed
     pseudo-random phase (`scattered_phase`, indexed by `first_frame` + the frame) instead of the
     band's phase + π·k. The π·k pattern is right for a partial's lobe, but across a wide band of
     noise it puts a click at every frame centre: vertical stripes every hop (10.7 ms) in every
@@ -131,7 +130,7 @@ def phase_from_if(
     second = score[:, 1] > score[:, 0]  # (B, F, N)
     owner = torch.where(second, candidates[1][None, :, None], candidates[0][None, :, None])
     phase = torch.gather(band_phase, 1, owner) + math.pi * k[None, :, None]
-    if not scatter:
+    if not cfg.scatter_phase:
         return phase
     # Outside the main lobe (|d| ≥ 2 bins, where _hann_lobe is 0) no partial of this band reaches.
     off_lobe = (k[None, :, None] - torch.gather(band_freq, 1, owner)).abs() >= 2

@@ -200,13 +200,7 @@ def iter_synthesize_long(
             phase = torch.zeros(1, cfg.n_mels, dtype=torch.float64, device=spec.device)
         magnitude = mel_to_linear(band_mag, bands, cfg.nnls_iterations)
         bin_phase = phase_from_if(
-            band_freq,
-            band_mag,
-            bands,
-            cfg,
-            start_phase=phase,
-            scatter=cfg.scatter_phase,
-            first_frame=first,
+            band_freq, band_mag, bands, cfg, start_phase=phase, first_frame=first
         )
         seg_length = length - first * hop if last == n_frames else (last - first - 1) * hop
         spectrum = refine_phase(

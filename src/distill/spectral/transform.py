@@ -132,7 +132,7 @@ def synthesize(
     band_mag, band_freq = decode_bands(spec, cfg, bands)
 
     magnitude = mel_to_linear(band_mag, bands, cfg.nnls_iterations)
-    phase = phase_from_if(band_freq, band_mag, bands, cfg, scatter=cfg.scatter_phase)
+    phase = phase_from_if(band_freq, band_mag, bands, cfg)
     iterations = cfg.refine_iterations if refine_iterations is None else refine_iterations
     complex_spec = refine_phase(magnitude, phase, cfg, length, iterations, cfg.refine_momentum)
     return istft(complex_spec * magnitude_scale(cfg), cfg, length)
