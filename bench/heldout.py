@@ -175,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         help="MR-STFT loss weight (default: LossConfig's)",
     )
     parser.add_argument(
+        "--stft-items",
+        type=int,
+        default=None,
+        help="chunks of each batch in the MR-STFT term (default: LossConfig's)",
+    )
+    parser.add_argument(
         "--if-weight", type=float, default=None, help="IF L1 weight (default: LossConfig's)"
     )
     parser.add_argument(
@@ -192,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.stft_weight is not None:
         loss = dataclasses.replace(
             loss, stft=dataclasses.replace(loss.stft, weight=args.stft_weight)
+        )
+    if args.stft_items is not None:
+        loss = dataclasses.replace(
+            loss, stft=dataclasses.replace(loss.stft, max_items=args.stft_items)
         )
     if args.if_weight is not None:
         loss = dataclasses.replace(

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from distill.audio.synth import harmonic_note, sine
+from distill.audio.synth import harmonic_note, hihat, kick, sine, snare
 from distill.data.cache import prepare_files
 from distill.spectral.config import SpectralConfig
 from distill.training.augment import (
     MAX_PEAK,
+    STRETCH_HOP,
     Variant,
     add_noise,
     apply_gain,
@@ -67,6 +68,43 @@ def test_time_stretch_keeps_every_partial_of_a_note() -> None:
         assert bins[band][np.argmax(spectrum[band])] == pytest.approx(partial, abs=2)
 
 
+def envelope_peak(x: np.ndarray) -> tuple[float, float]:
+    """(level dB, time ms) of the 5 ms RMS envelope's peak."""
+    n = RATE // 200
+    envelope = np.sqrt(np.convolve(np.square(x, dtype=np.float64), np.ones(n) / n, "valid"))
+    return 20 * np.log10(envelope.max()), np.argmax(envelope) / RATE * 1000
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.05, 1.1])
+@pytest.mark.parametrize("hit", [kick, snare, hihat])
+def test_time_stretch_keeps_a_drums_attack(factor: float, hit) -> None:
+    # The frames around an onset are copied, not interpolated and phase-advanced: before, a 5 %
+    # stretch took 1.3 dB off real drums' attacks on average (up to 3.5) and moved them 8 ms.
+    x = hit(seconds=0.5, rng=3)
+    level, at = envelope_peak(x)
+    stretched_level, stretched_at = envelope_peak(time_stretch(x, factor))
+    assert stretched_level == pytest.approx(level, abs=0.3)
+    assert stretched_at == pytest.approx(at, abs=1.5)
+
+
+def test_time_stretch_keeps_attacks_inside_a_loop() -> None:
+    # Hits in the middle of the signal, over a steady tone: each keeps its level and lands at
+    # factor × its time, give or take half a hop (the copied frames start on the frame grid).
+    x = 0.3 * sine(110.0, 2.0)
+    starts = (0.4, 1.2)
+    for start in starts:
+        i = int(start * RATE)
+        hit = snare(0.3, rng=1)
+        x[i : i + len(hit)] += hit
+    stretched = time_stretch(x, 1.1)
+    for start in starts:
+        i, j = int(start * RATE), int(start * 1.1 * RATE)
+        level, at = envelope_peak(x[i : i + 4800])
+        stretched_level, stretched_at = envelope_peak(stretched[j - 480 : j + 4800])
+        assert stretched_level == pytest.approx(level, abs=0.5)
+        assert stretched_at - 10 == pytest.approx(at, abs=STRETCH_HOP / RATE * 1000 / 2 + 0.5)
+
+
 def test_very_short_and_empty_signals() -> None:
     assert len(time_stretch(A4[:100], 1.1)) == 110
     assert len(time_stretch(np.zeros(0, np.float32), 0.9)) == 0
@@ -107,13 +145,13 @@ def test_variants_are_drawn_once_from_the_seed_and_named_after_their_parameters(
     names = [name for name, _ in augmentations(config)]
     # Stable across runs and machines (numpy's PCG64 stream): these are cache keys.
     assert names == [
-        "aug0:p+0.55:t0.950:g-5.5:n46",
-        "aug1:p+1.65:t1.017:g+2.8",
-        "aug2:p+1.26:t0.900:g+4.3:n45",
+        "aug0:p+0.55:s0.950:g-5.5:n46",
+        "aug1:p+1.65:s1.017:g+2.8",
+        "aug2:p+1.26:s0.900:g+4.3:n45",
     ]
     assert [name for name, _ in augmentations(AugmentConfig(copies=3, seed=1))] != names
     assert augmentations(AugmentConfig(copies=0)) == []
-    pattern = re.compile(r"aug\d+:p[+-]\d\.\d\d:t\d\.\d{3}:g[+-]\d+\.\d(:n\d+)?")
+    pattern = re.compile(r"aug\d+:p[+-]\d\.\d\d:s\d\.\d{3}:g[+-]\d+\.\d(:n\d+)?")
     for name, variant in augmentations(AugmentConfig(copies=20, seed=5)):
         assert pattern.fullmatch(name)
         assert isinstance(variant, Variant) and variant.name == name
@@ -130,7 +168,7 @@ def test_a_variant_does_what_its_name_says() -> None:
     assert rms_db(out) - rms_db(A4) == pytest.approx(-3.0, abs=0.2)
     # Every drawn parameter is exactly the number its name shows: equal names, equal audio.
     for name, drawn in augmentations(AugmentConfig(copies=20, seed=5, noise_probability=0.5)):
-        p, t, g, n = re.fullmatch(r"aug\d+:p(\S+):t(\S+):g(\S+?)(?::n(\d+))?", name).groups()
+        p, t, g, n = re.fullmatch(r"aug\d+:p(\S+):s(\S+):g(\S+?)(?::n(\d+))?", name).groups()
         assert (drawn.semitones, drawn.stretch, drawn.gain_db) == (float(p), float(t), float(g))
         assert drawn.snr_db == (None if n is None else float(n))
 

@@ -26,20 +26,23 @@ from distill.spectral.normalize import ChannelStats
 from distill.spectral.transform import IF, MAG
 
 ENCODE_BATCH = 16  # chunks per encoder/decoder call
-# Latent fitting (measured on held-out drums, notes and textures, 15-minute models): Adam at 0.05
-# for 50 steps; 25 steps gave drums 1.569 and notes 1.043, 50 gave 1.528 and 1.021, 100 little
-# more (1.499, 1.020) for twice the time. The pull back to the encoder's μ, in units of its σ,
-# keeps the fit honest: without it the latent wandered where the spectrogram error was lower but
-# the sound worse (notes 1.131 against 1.086 with 0.01); at 0.1 it held the latent so close that
-# most of the gain was lost. One 16-chunk step costs ≈ 16 ms on 2 CPU threads.
+# Latent fitting (measured on held-out drums, notes and textures, 15-minute models): Adam at 0.2
+# for 50 steps. At 0.05, 25 steps gave drums 1.569 and notes 1.043, 50 gave 1.528 and 1.021, 100
+# little more (1.499, 1.020) for twice the time; at 0.2 the same 50 steps reach further (round-4
+# models: drums 1.418 → 1.359, notes 1.000 → 0.981 with the loud frames at 16). The pull back to
+# the encoder's μ, in units of its σ, keeps the fit honest: without it the latent wandered where
+# the spectrogram error was lower but the sound worse (notes 1.131 against 1.086 with 0.01); at
+# 0.1 it held the latent so close that most of the gain was lost. One 16-chunk step costs ≈ 16 ms
+# on 2 CPU threads.
 FIT_STEPS = 50
-FIT_LEARNING_RATE = 0.05
+FIT_LEARNING_RATE = 0.2
 FIT_PULL = 0.01
 # The magnitude error of each frame counts 1 + FIT_LOUD_FRAMES × (its level / the chunk's mean
 # level). With every frame equal the fit traded the attack for the tail: held-out drums scored
 # better (1.897 → 1.649) but their envelope peaked 9.1 dB below the original's, 19.5 ms late (6.2
-# dB, 11.2 ms unfitted). Weighted by 8: 1.528, 4.0 dB, 5.5 ms; notes 1.086 → 1.021.
-FIT_LOUD_FRAMES = 8.0
+# dB, 11.2 ms unfitted). Weighted by 8: 1.528, 4.0 dB, 5.5 ms; notes 1.086 → 1.021. By 16 at the
+# rate of 0.2: drums 1.359, 2.4 dB (8: 1.377, 2.6 dB); 32 gave no more (at 0.1: 1.376 vs 1.370).
+FIT_LOUD_FRAMES = 16.0
 
 
 def chunk_count(n_frames: int, width: int, hop: int) -> int:
