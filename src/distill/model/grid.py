@@ -9,7 +9,8 @@ length from its frames as they arrive (a long resynthesis never holds all of the
 Both fit each chunk's μ to the chunk before returning it (`fit_latents`): the encoder's μ is a
 one-pass guess, and a few gradient steps through the decoder find a latent it decodes closer to
 the sound, its attacks first. Held-out resynthesis, 15-minute models (BENCHMARKS.md, "Fidelity",
-round 4): drums 1.897 → 1.528 MR-STFT, notes 1.170 → 1.021, textures 1.689 → 1.591.
+rounds 4 and 5): drums 1.897 → 1.528 MR-STFT, notes 1.170 → 1.021, textures 1.689 → 1.591 with the
+first settings; 1.418 → 1.359 on drums and 1.000 → 0.981 on notes with the present ones.
 """
 
 from __future__ import annotations

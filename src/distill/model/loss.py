@@ -37,11 +37,11 @@ class STFTLossConfig:
     start_fraction: float = 0.25  # of all training steps: the term is off before this
     ramp_fraction: float = 0.15  # then rises linearly to `weight` over this fraction
     # Chunks of each batch that go through the inverse, and its NNLS steps (50 for final audio):
-    # 4 items × 5 steps cost 0.15 s per step of 32 on 2 cores, against 0.34 s for 8 × 10. With the
-    # 2 M-parameter model the term was 60 % of a step; 2 items instead of 4 gave 22 % more steps
-    # in 5 minutes and better held-out resynthesis (notes 1.078 → 1.042, drums 1.460 → 1.445;
-    # without the term: notes 1.037, drums 1.477; BENCHMARKS.md "Fidelity", round 5).
-    max_items: int = 2
+    # 4 items × 5 steps cost 0.15 s per step of 32 on 2 cores, against 0.34 s for 8 × 10. The
+    # term is 60 % of a step of the 2 M-parameter model, but 2 items gained nothing that lasted:
+    # better after 5 minutes (notes 1.078 → 1.042, drums 1.460 → 1.445), worse after 15 (notes
+    # 1.028, drums 1.448; BENCHMARKS.md "Fidelity", round 5).
+    max_items: int = 4
     nnls_iterations: int = 5
     refine_iterations: int = 0  # consistency steps inside the loss (0 = pure IF phase)
 
