@@ -171,7 +171,7 @@ def _read_positions(
     (1.3 dB on average) and 8 ms later, stretched by 1.05 (BENCHMARKS.md "Fidelity", round 5).
     """
     near_onset = np.zeros(n_frames, dtype=bool)
-    reach = STRETCH_N_FFT // 2  # frame n (centred at n · hop) holds samples within this of its centre
+    reach = STRETCH_N_FFT // 2  # frame n, centred at n · hop, holds the samples within this of it
     for sample in _onset_samples(signal):
         first = max(0, -(-(sample - reach) // STRETCH_HOP))
         near_onset[first : (sample + reach) // STRETCH_HOP + 1] = True
