@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     seen = evaluate(model, metadata, training[:TRAIN_FILES_MEASURED])
     print(
         f"\n{root.name}: {len(training)} training / {len(holdout)} held-out files, "
-        f"{minutes:.1f} min, {result.epochs_completed} epochs (best {result.best_epoch})"
+        f"{minutes:.1f} min, {result.epochs_completed} epochs (best {result.best_epoch}, "
+        f"saved: {result.weights} weights of epoch {result.weights_epoch})"
     )
     print(
         f"held-out  : MR-STFT {held['mrstft']:.3f}  LSD {held['lsd_db']:.2f} dB  SI-SDR "
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 "minutes": round(minutes, 2),
                 "epochs": result.epochs_completed,
                 "best_epoch": result.best_epoch,
+                "weights": result.weights,
+                "weights_epoch": result.weights_epoch,
                 "heldout_files": len(holdout),
                 "train_files": len(training),
                 "settings": overrides,

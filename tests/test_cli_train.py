@@ -121,6 +121,14 @@ def test_tiny_run_with_json(sounds, empty_home):
     assert (run / "checkpoints" / "last.pt").is_file()
     assert any(Path(out["previews"]).rglob("*.wav"))  # the last epoch always writes previews
     assert out["final_metrics"]["epoch"] == 2 and out["final_metrics"]["val_total"] > 0
+    # both epochs ran: the last weights are kept unless they validate > 10 % above the best
+    val = {
+        r["epoch"]: r["val_total"]
+        for r in read_metrics(Path(out["metrics"]))
+        if r["kind"] == "epoch"
+    }
+    kept = "last" if val[2] <= 1.1 * min(val.values()) else "best"
+    assert out["weights"] == kept and out["weights_epoch"] == (2 if kept == "last" else 1)
 
     records = read_metrics(Path(out["metrics"]))
     steps = [r for r in records if r["kind"] == "step"]

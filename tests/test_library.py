@@ -18,6 +18,7 @@ from distill.audio import synth
 from distill.errors import UserError
 from distill.generation.loaded import load
 from distill.library import store
+from distill.library.models import ModelEntry
 from distill.library.store import Library, LibraryError
 from distill.model.file import (
     ModelFileError,
@@ -382,3 +383,27 @@ def test_training_ends_with_the_model_in_the_library_and_resume_replaces_it(tmp_
 
     again = library.find_run(resumed.run)
     assert again.id == entry.id and again.epochs == 2 and len(library.list()) == 1
+
+
+@pytest.mark.parametrize(
+    ("training", "text"),
+    [
+        ({"epochs": 3, "best_epoch": 2}, "3 (the best epoch: 2)"),  # files from before "weights"
+        ({"epochs": 3, "best_epoch": 2, "weights": "best"}, "3 (the best epoch: 2)"),
+        (
+            {"epochs": 40, "best_epoch": 31, "weights": "last", "stopped": "time limit of 5 min"},
+            "40 (the last weights; best validation epoch 31), stopped early: time limit of 5 min",
+        ),
+        ({}, "-"),
+    ],
+)
+def test_an_entry_says_which_epochs_weights_it_holds(tmp_path, training, text):
+    entry = ModelEntry(
+        id=None,
+        name="x",
+        path=tmp_path / "x.distill",
+        epochs=training.get("epochs"),
+        training=training,
+    )
+    assert entry.epochs_text() == text
+    assert entry.to_dict()["weights"] == training.get("weights", "best")

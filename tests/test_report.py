@@ -6,6 +6,7 @@ curves; training makes it at the end and a failing report never costs the model.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -27,6 +28,7 @@ from distill.library.store import Library
 from distill.model.file import read_metadata
 from distill.report.content import CLIP_SECONDS, PLAYER_RATE, spread
 from distill.report.pictures import TRAIN_COLOUR, VAL_COLOUR
+from distill.training.loop import TrainResult
 
 
 def model_report(home: Path, ref: str, *more: str) -> dict:
@@ -69,7 +71,7 @@ def test_the_report_is_kept_in_the_run_folder(tiny_model, report):
     assert path.stat().st_size < 5_000_000
 
 
-def test_loss_curves_are_drawn_from_the_metrics(report):
+def test_loss_curves_are_drawn_from_the_metrics(tiny_model, report):
     figures, page = report
     assert figures["curves"] and 'id="no-curves"' not in page
     (curves,) = re.findall(r'id="loss-curves"[^>]*src="data:image/png;base64,([^"]+)"', page)
@@ -78,6 +80,14 @@ def test_loss_curves_are_drawn_from_the_metrics(report):
     assert has_colour(image, TRAIN_COLOUR) and has_colour(image, VAL_COLOUR)  # both lines drawn
     assert figures["summary"]["epochs"] == 30 and figures["summary"]["minutes"] > 0
     assert figures["summary"]["samples_per_s"] > 0 and figures["summary"]["preset"]
+    # The summary says which weights the file holds: the tiny model ran all 30 of its epochs.
+    meta = read_metadata(tiny_model.model_file)
+    summary = figures["summary"]
+    assert summary["weights"] == meta.training["weights"]
+    if summary["weights"] == "last":
+        assert "the saved model holds the last weights, epoch 30" in page
+    else:
+        assert f"the saved model is from epoch {summary['best_epoch']}" in page
 
 
 def test_training_and_validation_rows_hold_players_and_spectrograms(tiny_model, report):
@@ -208,14 +218,21 @@ def test_the_web_page_writes_reports_where_it_can_serve_them(tiny_model, tmp_pat
     assert calls[-1]["run"] is None
 
     job = TrainingJob(tiny_model.home)
-    result = SimpleNamespace(
-        model_file=tiny_model.model_file, run=trained.run, stopped=None, ended=None
+    result = TrainResult(
+        run=Path(trained.run),
+        model_file=tiny_model.model_file,
+        epochs_completed=30,
+        stopped=None,
+        best_epoch=26,
+        last_epoch={},
+        weights="last",
+        weights_epoch=30,
     )
-    result.last_epoch, result.epochs_completed, result.best_epoch = {}, 30, 26
     lines = job._ending_lines(result, trained, False)
     assert any("model report" in line for line in lines)
+    assert any("the model keeps the last weights (epoch 30" in line for line in lines)
     assert calls[-1]["out"] == Path(trained.run) / "report"
     cancelled = len(calls)
-    stopped = SimpleNamespace(**{**vars(result), "stopped": CANCEL_REASON})
+    stopped = dataclasses.replace(result, stopped=CANCEL_REASON)
     job._ending_lines(stopped, trained, True)
     assert len(calls) == cancelled  # a cancelled training is left alone: quick to stop

@@ -29,6 +29,7 @@ from distill.training.session import loss_for, resume, train
 SPECTRAL = SpectralConfig(chunk_seconds=0.5)
 TINY = TINY_TRAINING  # conftest: a 0.5 s chunk, a tiny VAE, seconds per run
 COMPONENTS = ("total", "stft", "mag", "if", "kl")
+REAL_VALIDATE = loop.Trainer.validate  # before any test patches it
 
 
 def make_sounds(folder: Path, count: int = 6) -> Path:
@@ -299,3 +300,90 @@ def test_a_folder_of_30_to_80_ms_hits_trains_and_remembers_every_hit(tmp_path):
     corpus = loaded.corpus
     assert len(corpus) >= 7  # every training hit (a fifth of 9 are held out for validation)
     assert all(f.duration < 0.09 for f in corpus.files) and corpus.mode == "oneshot"
+
+
+def scripted_validation(monkeypatch, totals: list[float]) -> None:
+    """Each epoch's validation total comes from `totals` in turn (the other terms are real)."""
+    scores = iter(totals)
+
+    def validate(self):
+        return REAL_VALIDATE(self) | {"val_total": next(scores)}
+
+    monkeypatch.setattr(loop.Trainer, "validate", validate)
+
+
+def model_weights(path: Path) -> dict[str, torch.Tensor]:
+    model, _ = load_model_file(path)
+    return model.state_dict()
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("totals", "kept"),
+    [([1.0, 0.9, 0.95], "last"), ([1.0, 0.5, 0.9], "best")],
+    ids=["last-within-10-percent", "best-when-last-overfits"],
+)
+def test_a_run_that_ran_its_schedule_keeps_its_last_weights_unless_they_overfit(
+    sounds, home, monkeypatch, totals, kept
+):
+    scripted_validation(monkeypatch, totals)
+    result = train(sounds, home=home, name=f"kept-{kept}", epochs=3, **TINY)
+    assert result.stopped is None and result.best_epoch == 2 and result.weights == kept
+    saved = model_weights(result.model_file)
+    checkpoints = result.run / "checkpoints"
+    best = checkpoint.load(checkpoints / "best.pt")["model"]
+    last = checkpoint.load(checkpoints / "last.pt")["model"]
+    assert not same(best, last)  # epochs 2 and 3 differ: the choice is visible
+    assert same(saved, last if kept == "last" else best)
+    _, meta = load_model_file(result.model_file)
+    assert meta.training["weights"] == kept and meta.training["best_epoch"] == 2
+    assert meta.training["weights_epoch"] == (3 if kept == "last" else 2)
+    expected = "the model keeps the last weights (epoch 3" if kept == "last" else "best epoch (2)"
+    assert expected in result.saved_weights()
+
+
+def test_a_run_cut_short_keeps_its_best_epoch(sounds, home, monkeypatch):
+    # Patience: no better validation for 2 epochs after epoch 2 ends the run at epoch 4.
+    scripted_validation(monkeypatch, [1.0, 0.9, 0.95, 0.92, 0.8])
+    result = train(sounds, home=home, name="patience", epochs=5, patience=2, **TINY)
+    assert result.epochs_completed == 4 and result.ended and "best: epoch 2" in result.ended
+    assert result.weights == "best" and result.weights_epoch == 2
+    best = checkpoint.load(result.run / "checkpoints" / "best.pt")["model"]
+    assert same(model_weights(result.model_file), best)
+    # Ctrl-C inside epoch 3 of 3: the LR has not reached its end, the best epoch is kept.
+    per_epoch = next(
+        r["step"] for r in read_metrics(result.run / "metrics.jsonl") if r["kind"] == "epoch"
+    )
+    scripted_validation(monkeypatch, [1.0, 0.9, 0.95])
+    stop = StopFlag()
+    reporter = StopAfter(2 * per_epoch + 1, stop)
+    cut = train(sounds, home=home, name="cut", epochs=3, stop=stop, reporter=reporter, **TINY)
+    assert cut.stopped == "interrupted" and cut.epochs_completed == 2
+    assert cut.weights == "best" and cut.weights_epoch == 2 and cut.best_epoch == 2
+    best = checkpoint.load(cut.run / "checkpoints" / "best.pt")["model"]
+    assert same(model_weights(cut.model_file), best)
+    assert not same(best, checkpoint.load(cut.run / "checkpoints" / "last.pt")["model"])
+
+
+def test_a_run_that_used_its_whole_time_keeps_its_last_weights(sounds, home, monkeypatch):
+    # A clock that moves 0.1 s whenever the loop reads it: the 0.1-minute limit falls at the
+    # same step on every machine, inside an epoch, so the weights as they are then are
+    # validated (the last value) and kept.
+    ticks = iter(range(10**6))
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return 0.1 * next(ticks)
+
+    monkeypatch.setattr(loop, "time", Clock)
+    result = train(sounds, home=home, name="timed-last", epochs=500, max_minutes=0.1, **TINY)
+    assert result.stopped == "time limit of 0.1 min reached" and result.epochs_completed >= 2
+    state = checkpoint.load(result.run / "checkpoints" / "last.pt")
+    assert state["loop"]["step_in_epoch"] > 0  # stopped inside an epoch
+    assert result.weights == "last" and result.weights_epoch == result.epochs_completed + 1
+    assert same(model_weights(result.model_file), state["model"])
+    assert "the schedule ran to its end" in result.saved_weights()

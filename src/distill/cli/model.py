@@ -89,7 +89,7 @@ def info(
         ("added", entry.created or "-"),
         ("trained", entry.trained or "-"),
         ("dataset", _dataset(entry)),
-        ("epochs", _epochs(entry, data["best_epoch"])),
+        ("epochs", entry.epochs_text()),
         ("final losses", losses or "-"),
         ("latent", f"{entry.latent_dim} dimensions"),
         ("sliders", ", ".join(entry.controls) or "none (no latent analysis)"),
@@ -350,14 +350,6 @@ def _dataset(entry) -> str:
         parts.append(f"{entry.duration_s:.1f} s of audio")
     details = ", ".join(p for p in parts if p)
     return f"{entry.dataset} ({details})" if details else entry.dataset
-
-
-def _epochs(entry, best: int | None) -> str:
-    if entry.epochs is None:
-        return "-"
-    stopped = entry.training.get("stopped")
-    text = f"{entry.epochs}" + (f" (best {best})" if best else "")
-    return text + (f", stopped early: {stopped}" if stopped else "")
 
 
 def _number(value) -> str:

@@ -361,12 +361,8 @@ def _stopped_line(result, display: Progress, command: str) -> str:
         where = f" at epoch {epoch}, step {step}/{per_epoch}"
     if result.model_file is None:
         model = "no model file written (the weights were not finite)"
-    elif result.best_epoch > 0:
-        model = f"model from the best epoch ({result.best_epoch}) saved to {result.model_file}"
     else:
-        model = (
-            f"model from the current weights (no epoch finished yet) saved to {result.model_file}"
-        )
+        model = f"{result.saved_weights()}, saved to {result.model_file}"
     return f"stopped ({result.stopped}){where} — checkpoint saved; {model}. Resume with: {command}"
 
 
@@ -378,7 +374,7 @@ def _ending_lines(result, display: Progress, command: str | None) -> list[str]:
         last = result.last_epoch
         lines = [
             f"finished {result.epochs_completed} epochs: train {fmt(last.get('train_total'))}, "
-            f"val {fmt(last.get('val_total'))}; best epoch {result.best_epoch}"
+            f"val {fmt(last.get('val_total'))}; {result.saved_weights()}"
         ]
     lines += [
         f"run folder:  {run}",
@@ -407,6 +403,8 @@ def _result_json(result, display: Progress, command: str | None) -> dict:
         "stopped": result.stopped,
         "stopped_at": position if result.stopped else None,
         "best_epoch": result.best_epoch,
+        "weights": result.weights,
+        "weights_epoch": result.weights_epoch,
         "final_metrics": {k: _finite(v) for k, v in result.last_epoch.items()},
         "resume_command": command,
     }

@@ -52,6 +52,20 @@ class ModelEntry:
         needle = fold(text)
         return any(needle in fold(s) for s in (self.name, self.description, *self.tags))
 
+    def epochs_text(self) -> str:
+        """Epochs trained, which weights the file holds and why training stopped, in words
+        (`distill model info` and the page's Library tab)."""
+        if self.epochs is None:
+            return "-"
+        best = _int(self.training.get("best_epoch"))
+        text = str(self.epochs)
+        if self.training.get("weights") == "last":
+            text += f" (the last weights; best validation epoch {best})" if best else ""
+        elif best:
+            text += f" (the best epoch: {best})"
+        stopped = self.training.get("stopped")
+        return text + (f", stopped early: {stopped}" if stopped else "")
+
     def to_dict(self) -> dict:
         return {
             "id": self.id,
@@ -65,6 +79,7 @@ class ModelEntry:
             "duration_s": self.duration_s,
             "epochs": self.epochs,
             "best_epoch": _int(self.training.get("best_epoch")),
+            "weights": "last" if self.training.get("weights") == "last" else "best",
             "latent_dim": self.latent_dim,
             "final_losses": {
                 k: v if _finite(v) else None

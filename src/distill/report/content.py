@@ -171,6 +171,8 @@ def _summary(training: dict, epochs: list[dict]) -> dict:
         "epochs": training.get("epochs", len(epochs) or None),
         "best_epoch": best if isinstance(best, int) and best > 0 else None,
         "best_val_total": best_record.get("val_total") if best_record else None,
+        "weights": "last" if training.get("weights") == "last" else "best",
+        "weights_epoch": training.get("weights_epoch"),
         "preset": training.get("preset"),
         "stopped": training.get("stopped"),
         "minutes": round(total / 60, 2) if seconds else None,

@@ -10,6 +10,9 @@ from datetime import datetime, timezone
 from html import escape
 
 from distill.report.content import CLIP_SECONDS, PLAYER_RATE, ReportContent
+from distill.training.loop import LAST_WEIGHTS_TOLERANCE
+
+LAST_WEIGHTS_MARGIN = f"{LAST_WEIGHTS_TOLERANCE - 1:.0%}".replace("%", " %")
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; color: #282c34; max-width: 1100px;
@@ -88,11 +91,14 @@ def _score(content: ReportContent) -> str:
 def _summary(content: ReportContent) -> str:
     s = content.summary
     epochs = _number(s.get("epochs"), 6)
-    if s.get("best_epoch"):
-        epochs += f" (the saved model is from epoch {s['best_epoch']}"
+    best_loss = f", validation loss {s['best_val_total']:.4g}" if s.get("best_val_total") else ""
+    if s.get("weights") == "last" and s.get("weights_epoch"):
         epochs += (
-            f", validation loss {s['best_val_total']:.4g})" if s.get("best_val_total") else ")"
+            f" (the saved model holds the last weights, epoch {s['weights_epoch']}: the schedule"
+            f" ran to its end; best validation epoch {s.get('best_epoch') or '–'}{best_loss})"
         )
+    elif s.get("best_epoch"):
+        epochs += f" (the saved model is from epoch {s['best_epoch']}{best_loss})"
     if s.get("stopped"):
         epochs += f"; stopped early: {escape(str(s['stopped']))}"
     files = "–"
@@ -120,8 +126,10 @@ def _curves(content: ReportContent) -> str:
         f'src="{_data_uri("image/png", content.loss_png)}">'
         "<p>Each chart is one part of the loss, per epoch: training files in blue, the held-out "
         "validation files in red. When the red line turns up while the blue one keeps falling, "
-        "the model is learning its training files by heart; the saved model is the one from "
-        "the best validation epoch (green).</p>"
+        "the model is learning its training files by heart. The green line is the best "
+        "validation epoch: a run cut short saves that one; a run whose schedule ran to its end "
+        f"saves its last weights unless their validation loss is more than {LAST_WEIGHTS_MARGIN} "
+        "above it.</p>"
     )
 
 

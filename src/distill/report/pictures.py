@@ -19,7 +19,7 @@ INK = (40, 44, 52)
 GRID = (225, 228, 234)
 TRAIN_COLOUR = (33, 102, 172)  # blue
 VAL_COLOUR = (214, 96, 77)  # red
-BEST_COLOUR = (120, 170, 90)  # the best epoch's vertical line
+BEST_COLOUR = (120, 170, 90)  # the best validation epoch's vertical line
 
 # Loss component → (the part of the metrics key after "train_" / "val_", panel title).
 LOSS_PANELS = (
@@ -152,7 +152,7 @@ def _legend(draw: ImageDraw.ImageDraw, origin: tuple[int, int], best: int | None
     x, y = origin[0] + 30, origin[1] + 40
     entries = [(TRAIN_COLOUR, "training files"), (VAL_COLOUR, "validation files (held out)")]
     if best:
-        entries.append((BEST_COLOUR, f"best epoch ({best}): the saved model"))
+        entries.append((BEST_COLOUR, f"best validation epoch ({best})"))
     for colour, text in entries:
         draw.line([(x, y), (x + 26, y)], fill=colour, width=3)
         draw.text((x + 34, y), text, fill=INK, font=font, anchor="lm")

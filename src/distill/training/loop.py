@@ -1,5 +1,6 @@
 """The training loop: AdamW, clipping, LR schedule, NaN guard, metrics, checkpoints, previews.
-It only trains: the model file is written from its best weights afterwards (training.package).
+It only trains: the model file is written afterwards (training.package) from the weights the loop
+chose (Trainer.final_weights): the last ones when the schedule ran to its end, else the best.
 
 Exact resume: the model is initialised from `seed`; each epoch's shuffle comes from its own
 generator seeded by (seed, epoch) (data.EpochBatches); dropout and the VAE's sampling noise draw
@@ -33,6 +34,11 @@ from distill.training.split import effective_batch_size
 
 MAX_NONFINITE_IN_A_ROW = 20  # skipped steps before the run is declared diverged
 CHECKPOINT_FORMAT = 1
+# A run whose LR schedule ran to its end keeps its last weights while their validation loss is
+# within this factor of the best epoch's: the validation loss of a few held-back chunks stops
+# falling within minutes, while the annealed last weights resynthesize unheard files better
+# (BENCHMARKS.md, fidelity round 6). Beyond it the model is overfitting and the best is kept.
+LAST_WEIGHTS_TOLERANCE = 1.10
 
 
 class TrainingDivergedError(UserError):
@@ -120,6 +126,19 @@ class TrainResult:
     best_epoch: int
     last_epoch: dict
     ended: str | None = None  # why a finished run ended before its last epoch (patience)
+    weights: str = "best"  # what the model file holds: "last" (schedule ran to its end) or "best"
+    weights_epoch: int = -1  # the epoch those weights come from (-1: no epoch ended)
+
+    def saved_weights(self) -> str:
+        """Which weights the model file holds, in words (the CLI's and the page's ending)."""
+        if self.weights == "last" and self.weights_epoch > 0:
+            return (
+                f"the model keeps the last weights (epoch {self.weights_epoch}: the schedule "
+                f"ran to its end; best validation epoch {self.best_epoch})"
+            )
+        if self.best_epoch > 0:
+            return f"the model is from the best epoch ({self.best_epoch})"
+        return "the model is from the current weights (no epoch finished yet)"
 
 
 class Trainer:
@@ -169,6 +188,7 @@ class Trainer:
         self.started = time.monotonic()
         self._last_checkpoint = self.started
         self._best_state: dict | None = None  # the best epoch's weights, not yet on disk
+        self.weights = "best"  # what final_weights gives: set when the loop ends (_end)
         self._progress_at_start = 0.0
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.loss = VAELoss(spec.loss, spec.spectral, data.stats)
@@ -313,10 +333,12 @@ class Trainer:
                     {"kind": "step", "epoch": epoch + 1, "step": state.global_step, **record}
                 )
                 self.reporter.step(record, epoch, step + 1, self.steps_per_epoch)
-                if max_seconds and time.monotonic() - self.started >= max_seconds:
-                    self.stop.request(f"time limit of {cfg.max_minutes:g} min reached")
                 if self.stop.reason:
                     return self._stopped()
+                if max_seconds and time.monotonic() - self.started >= max_seconds:
+                    # the schedule is fitted into the time (progress): it has run to its end
+                    self.stop.request(f"time limit of {cfg.max_minutes:g} min reached")
+                    return self._end(stopped=self.stop.reason, schedule_done=True)
             seconds = time.monotonic() - epoch_started
             steps_done = self.steps_per_epoch - first_step
             self._end_epoch(metrics, epoch, seconds, steps_done)
@@ -327,7 +349,7 @@ class Trainer:
                 )
                 self.reporter.message(ended)
                 return self._end(stopped=None, ended=ended)
-        return self._end(stopped=None)
+        return self._end(stopped=None, schedule_done=True)
 
     def _out_of_patience(self) -> bool:
         """Learning has stopped: no better validation loss for `patience` epochs. Only without a
@@ -388,7 +410,7 @@ class Trainer:
             self.reporter.message(
                 f"warning: validation loss has risen {state.divergence.patience} epochs in a row "
                 f"(epoch {epoch + 1}): the model may be diverging or overfitting; the best model "
-                f"so far (epoch {state.best_epoch}) is kept"
+                f"so far (epoch {state.best_epoch}) is kept unless the last catches up"
             )
         if improved:  # kept in memory; on disk with the next checkpoint (a copy: ~8 MB)
             self._best_state = self._checkpoint_state(copy=True)
@@ -420,21 +442,50 @@ class Trainer:
     def _stopped(self) -> TrainResult:
         return self._end(stopped=self.stop.reason)
 
-    def _end(self, stopped: str | None, ended: str | None = None) -> TrainResult:
-        """Write the checkpoints (`best` is what the model file takes, see final_weights)."""
-        self._write_checkpoints()
+    def _end(
+        self, stopped: str | None, ended: str | None = None, schedule_done: bool = False
+    ) -> TrainResult:
+        """Choose the weights the model file takes (final_weights) and write the checkpoints."""
+        self._write_checkpoints()  # first: a validation below must not touch what resumes
+        self.weights = self._choose_weights(schedule_done)
+        state = self.state
+        if self.weights == "last":
+            weights_epoch = state.epoch + (1 if state.step_in_epoch else 0)
+        else:
+            weights_epoch = state.best_epoch
         return TrainResult(
             ended=ended,
             run=self.run.path,
             model_file=None,  # training.package writes it
-            epochs_completed=self.state.epoch,
+            epochs_completed=state.epoch,
             stopped=stopped,
-            best_epoch=self.state.best_epoch,
-            last_epoch=self.state.last_epoch_record,
+            best_epoch=state.best_epoch,
+            last_epoch=state.last_epoch_record,
+            weights=self.weights,
+            weights_epoch=weights_epoch,
         )
 
+    def _choose_weights(self, schedule_done: bool) -> str:
+        """ "last" when the LR schedule annealed to its end (every epoch done, or the time limit
+        it was fitted into reached) and the last weights validate within LAST_WEIGHTS_TOLERANCE
+        of the best epoch; "best" when the run was cut short (Ctrl-C, patience), its LR never
+        decays (constant schedule) or the model has overfit."""
+        state = self.state
+        if not schedule_done or self.config.lr_schedule == "constant":
+            return "best"
+        if state.best_epoch < 0:  # no epoch ended: there is no best, the current weights go
+            return "last"
+        if state.step_in_epoch == 0:  # the last epoch ended with these weights
+            last = state.last_epoch_record.get("val_total", math.inf)
+        else:  # stopped inside an epoch: validate the weights as they are now
+            last = self.validate()["val_total"]
+        return "last" if last <= state.best_score * LAST_WEIGHTS_TOLERANCE else "best"
+
     def final_weights(self) -> dict[str, torch.Tensor]:
-        """The weights of the best epoch so far (its checkpoint, written at every ending), or
-        the current ones if no epoch ended."""
+        """The weights the model file takes: the current ones if the loop chose the last
+        weights or no epoch ended, else the best epoch's (its checkpoint, written at every
+        ending)."""
         best = self.run.checkpoints / checkpoint.BEST
-        return checkpoint.load(best)["model"] if best.exists() else self.model.state_dict()
+        if self.weights == "best" and best.exists():
+            return checkpoint.load(best)["model"]
+        return self.model.state_dict()

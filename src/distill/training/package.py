@@ -17,7 +17,7 @@ from distill.controls.corpus import CorpusMemory, build_corpus_memory
 from distill.model.file import ModelMetadata, save_model_file
 from distill.model.vae import ConvVAE, build
 from distill.training.data import TrainingData
-from distill.training.loop import LoopState
+from distill.training.loop import LoopState, TrainResult
 from distill.training.run import RunSpec, now_iso
 
 
@@ -26,13 +26,13 @@ def package_model(
     spec: RunSpec,
     data: TrainingData,
     state: LoopState,
-    stopped: str | None,
+    result: TrainResult,
     path: Path,
     device: torch.device,
     say: Callable[[str], None],
 ) -> Path | None:
-    """Write the model file at `path` from `weights` (Trainer.final_weights) and the run's
-    `state` and `stopped` reason; None, with a warning, if the weights are not finite."""
+    """Write the model file at `path` from `weights` (Trainer.final_weights), the run's `state`
+    and how the loop ended (`result`); None, with a warning, if the weights are not finite."""
     model = build(spec.model)
     model.load_state_dict(weights)
     if not all(
@@ -41,7 +41,7 @@ def package_model(
         say("warning: weights are not finite; no model file written")
         return None
     model.to(device)
-    metadata = _metadata(spec, data, state, stopped, _controls(model, spec, data, say))
+    metadata = _metadata(spec, data, state, result, _controls(model, spec, data, say))
     corpus = _corpus(model, spec, data, say)
     if corpus is not None:
         metadata.corpus, metadata.corpus_tensors = corpus.to_dict(), corpus.tensors()
@@ -91,7 +91,7 @@ def _metadata(
     spec: RunSpec,
     data: TrainingData,
     state: LoopState,
-    stopped: str | None,
+    result: TrainResult,
     controls: dict | None,
 ) -> ModelMetadata:
     last = state.last_epoch_record
@@ -108,12 +108,14 @@ def _metadata(
             "duration_s": round(_dataset_seconds(data), 2),
             "epochs": state.epoch,
             "best_epoch": state.best_epoch,
+            "weights": result.weights,  # "last" (the schedule ran to its end) or "best"
+            "weights_epoch": result.weights_epoch,
             "steps": state.global_step,
             "final_losses": {k: v for k, v in last.items() if k.startswith(("train_", "val_"))},
             "preset": config.preset,
             "config": config.to_dict(),
             "loss": spec.loss.to_dict(),
-            "stopped": stopped,
+            "stopped": result.stopped,
             "date": now_iso(),
         },
         info={"name": spec.name, "description": "", "tags": []},

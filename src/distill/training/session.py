@@ -198,7 +198,7 @@ def _run(
             spec,
             data,
             trainer.state,
-            result.stopped,
+            result,
             run.model_file,
             device,
             reporter.message,

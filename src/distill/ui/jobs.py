@@ -221,7 +221,7 @@ class TrainingJob:
         losses = (
             f"how far its copies are from your sounds: {_fmt(last.get('train_total'))} on the "
             f"training sounds, {_fmt(last.get('val_total'))} on held-back ones (lower is "
-            f"better); best epoch {result.best_epoch}"
+            f"better); {result.saved_weights()}"
         )
         if cancelled:
             lines = [f"stopped ({result.stopped}) after {result.epochs_completed} epochs"]

@@ -202,12 +202,7 @@ def _details(entry) -> str:
         f"{fmt(final.get('train_total'))} on its training sounds, "
         f"{fmt(final.get('val_total'))} on held-back ones (lower is better)"
     )
-    stopped = entry.training.get("stopped")
-    epochs = "-" if entry.epochs is None else str(entry.epochs)
-    if data["best_epoch"]:
-        epochs += f" (best {data['best_epoch']})"
-    if stopped:
-        epochs += f", stopped early: {stopped}"
+    epochs = entry.epochs_text()
     dataset = entry.dataset or "-"
     if entry.files is not None:
         dataset += f" ({entry.files} files"
