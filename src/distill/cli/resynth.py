@@ -139,14 +139,15 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
     """The model's version of `in_file`, as float32 blocks at `rate` Hz, `target` samples in all.
 
     The input is read twice (the IF mask needs its loudest moment first), its frames encoded on
-    the chunk grid as they come (model.grid.encode_stream); the latents (D floats a half second)
-    are all that is kept; they decode lazily into one segmented inverse with one running phase
-    (spectral.long), as generation.resynth does on a whole array."""
+    the resynthesis grid as they come (model.grid.encode_stream); the latents (D floats every 11
+    frames) are all that is kept; they decode lazily into one segmented inverse with one running
+    phase (spectral.long), as generation.resynth does on a whole array."""
     import numpy as np
     import soxr
 
     from distill.audio.read import iter_mono_blocks
     from distill.generation.frames import DecodedFrames
+    from distill.generation.resynth import resynthesis_hop
     from distill.model.grid import encode_stream
     from distill.spectral.long import LongAnalysis, iter_synthesize_long
 
@@ -155,14 +156,15 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         lambda: progress.counted(iter_mono_blocks(in_file, spectral.sample_rate), "read"),
         spectral,
     )
+    hop = resynthesis_hop(loaded.model.config.frames)  # as generation.resynth
     latents, _ = encode_stream(
-        loaded.model, (stats.normalize(s) for s in analysis), stats, spectral
+        loaded.model, (stats.normalize(s) for s in analysis), stats, spectral, hop=hop
     )
     offset = loaded.slider_offset(values)
     if offset is not None:
         latents = latents + offset.to(latents)
     blocks = iter_synthesize_long(
-        DecodedFrames(loaded.model, latents), spectral, length=analysis.length, stats=stats
+        DecodedFrames(loaded.model, latents, hop=hop), spectral, length=analysis.length, stats=stats
     )
     resampler = (
         soxr.ResampleStream(spectral.sample_rate, rate, 1, dtype="float32", quality="HQ")
@@ -189,14 +191,14 @@ class Progress:
     """How long a resynthesis will take, on stderr: the input is read twice, then rendered.
 
     Each pass's share of the time was measured on a 3 min 16 s input through a 15-minute model of
-    the default size (2 threads): 0.7 s to find the loudest moment, 25.2 s to read, encode and fit
-    the latents (model.grid.fit_latents), 6.2 s to render. The time left is the time so far ×
-    (1 − share done) ÷ share done. A line at most every 10 s (one line rewritten in place on a
-    terminal); nothing for inputs under a minute in a pipe.
+    the default size (2 threads): 0.7 s to find the loudest moment, 93 s to read, encode and fit
+    the latents on the resynthesis grid (model.grid.fit_latents, 1 663 chunks), 7.0 s to render.
+    The time left is the time so far × (1 − share done) ÷ share done. A line at most every 10 s
+    (one line rewritten in place on a terminal); nothing for inputs under a minute in a pipe.
     """
 
     # One share per pass of each stage, in order: the input is read twice.
-    SHARES: ClassVar[dict[str, tuple[float, ...]]] = {"read": (0.02, 0.79), "render": (0.19,)}
+    SHARES: ClassVar[dict[str, tuple[float, ...]]] = {"read": (0.007, 0.925), "render": (0.068,)}
     EVERY_S = 10.0
 
     def __init__(self, seconds: float, sample_rate: int, model: str) -> None:

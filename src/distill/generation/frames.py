@@ -5,7 +5,7 @@ H = W / 2 (47 frames): every frame lies under two chunks. Each chunk is weighted
 Hann window over its W frames — sin²(π(j + ½)/W), which sums to 1 at 50 % overlap — so a chunk
 fades in and out instead of switching, and the chunk edges (where the model saw zero padding in
 training) count least. The sum is divided by the sum of the weights, which only differs from 1 in
-the first and last half chunk.
+the first and last half chunk. Resynthesis decodes a finer grid (H = W // 8) the same way.
 
 The blend is in the model's normalized domain (log magnitude and IF), before the single inverse:
 frames cross-fade, phase is then integrated once over the whole signal, and there is no seam.
@@ -29,12 +29,18 @@ class DecodedFrames:
     so memory holds a segment's worth of chunks whatever the length.
     """
 
-    def __init__(self, model: ConvVAE, latents: torch.Tensor, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        model: ConvVAE,
+        latents: torch.Tensor,
+        precision: str = "fp32",
+        hop: int | None = None,
+    ) -> None:
         self.model = model
         self.precision = precision  # "bf16": decode under autocast (where the hardware has it)
         self.latents = latents
         self.width = model.config.frames
-        self.hop = chunk_hop(self.width)
+        self.hop = hop or chunk_hop(self.width)  # the grid the latents were encoded on
         self.device = next(model.parameters()).device
         self.weights = chunk_weights(self.width).to(self.device)
         self._decoded: dict[int, torch.Tensor] = {}  # chunk index → (2, M, W)

@@ -2,9 +2,10 @@
 
 Chunk c covers frames [c·H, c·H + W) with W = the model's chunk width (94 frames = 1 s at 48 kHz,
 hop 512) and H = W // 2 = 47 frames (≈ 0.5 s): every frame lies under two chunks, as training
-chunks overlap by half. Resynthesis, the corpus memory and generation all use this one grid, so a
-file's chunk sequence encoded here decodes back in place. `encode_stream` encodes a signal of any
-length from its frames as they arrive (a long resynthesis never holds all of them).
+chunks overlap by half. The corpus memory and generation use this grid, so a file's chunk
+sequence encoded here decodes back in place. Resynthesis takes a finer one of the same kind
+(H = W // 8, generation.resynth): both functions take the hop. `encode_stream` encodes a signal
+of any length from its frames as they arrive (a long resynthesis never holds all of them).
 
 Both fit each chunk's μ to the chunk before returning it (`fit_latents`): the encoder's μ is a
 one-pass guess, and a few gradient steps through the decoder find a latent it decodes closer to
@@ -51,8 +52,12 @@ def chunk_count(n_frames: int, width: int, hop: int) -> int:
     return 1 if n_frames <= width else math.ceil((n_frames - width) / hop) + 1
 
 
-def chunk_hop(width: int) -> int:
-    return max(1, width // 2)
+CHUNK_OVERLAP = 2  # chunks over every frame on the grid of generation and the corpus memory
+
+
+def chunk_hop(width: int, overlap: int = CHUNK_OVERLAP) -> int:
+    """Frames between consecutive chunks when `overlap` chunks lie over every frame."""
+    return max(1, width // overlap)
 
 
 def chunk_weights(width: int) -> torch.Tensor:
@@ -122,14 +127,16 @@ def encode_grid(
     stats: ChannelStats,
     spectral: SpectralConfig,
     fit_steps: int = FIT_STEPS,
+    hop: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, 2, M, N) normalized frames → (μ, σ) of each chunk on the grid, each (n_chunks, D).
 
     The last chunk is padded with silent frames (what the model saw after a short file's end).
     μ is fitted to each chunk (`fit_latents`, `fit_steps` steps; 0 = the encoder's μ as it is).
+    `hop`: frames between chunks (default: the grid's, chunk_hop).
     """
     width = model.config.frames
-    hop = chunk_hop(width)
+    hop = hop or chunk_hop(width)
     n_frames = spec.shape[-1]
     n_chunks = chunk_count(n_frames, width, hop)
     padded_frames = (n_chunks - 1) * hop + width
@@ -155,11 +162,12 @@ def encode_stream(
     stats: ChannelStats,
     spectral: SpectralConfig,
     fit_steps: int = FIT_STEPS,
+    hop: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """encode_grid over frames that arrive as consecutive (2, M, n) normalized segments: the
     same (μ, σ), holding one segment and one batch of chunks at a time, whatever the length."""
     width = model.config.frames
-    hop = chunk_hop(width)
+    hop = hop or chunk_hop(width)
     device = next(model.parameters()).device
     pending: torch.Tensor | None = None  # frames from `start` on, not yet under every chunk
     start, chunk = 0, 0  # global index of pending's first frame; the next chunk to encode
