@@ -60,7 +60,7 @@ class ModelEntry:
         best = _int(self.training.get("best_epoch"))
         text = str(self.epochs)
         if self.training.get("weights") == "last":
-            text += f" (the last weights; best validation epoch {best})" if best else ""
+            text += f" (the last weights; best validation epoch {best})" if best else " (the last)"
         elif best:
             text += f" (the best epoch: {best})"
         stopped = self.training.get("stopped")

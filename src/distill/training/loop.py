@@ -132,9 +132,10 @@ class TrainResult:
     def saved_weights(self) -> str:
         """Which weights the model file holds, in words (the CLI's and the page's ending)."""
         if self.weights == "last" and self.weights_epoch > 0:
+            best = f"; best validation epoch {self.best_epoch}" if self.best_epoch > 0 else ""
             return (
                 f"the model keeps the last weights (epoch {self.weights_epoch}: the schedule "
-                f"ran to its end; best validation epoch {self.best_epoch})"
+                f"ran to its end{best})"
             )
         if self.best_epoch > 0:
             return f"the model is from the best epoch ({self.best_epoch})"
@@ -410,7 +411,8 @@ class Trainer:
             self.reporter.message(
                 f"warning: validation loss has risen {state.divergence.patience} epochs in a row "
                 f"(epoch {epoch + 1}): the model may be diverging or overfitting; the best model "
-                f"so far (epoch {state.best_epoch}) is kept unless the last catches up"
+                f"so far (epoch {state.best_epoch}) is kept unless the last weights end within "
+                f"{LAST_WEIGHTS_TOLERANCE - 1:.0%} of it"
             )
         if improved:  # kept in memory; on disk with the next checkpoint (a copy: ~8 MB)
             self._best_state = self._checkpoint_state(copy=True)
