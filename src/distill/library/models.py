@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill.errors import UserError
-from distill.model.file import ModelMetadata
+from distill.model.file import ModelMetadata, kept_weights
 
 MAX_NAME = 100  # characters
 MAX_TAG = 40
@@ -59,7 +59,7 @@ class ModelEntry:
             return "-"
         best = _int(self.training.get("best_epoch"))
         text = str(self.epochs)
-        if self.training.get("weights") == "last":
+        if kept_weights(self.training) == "last":
             text += f" (the last weights; best validation epoch {best})" if best else " (the last)"
         elif best:
             text += f" (the best epoch: {best})"
@@ -79,7 +79,7 @@ class ModelEntry:
             "duration_s": self.duration_s,
             "epochs": self.epochs,
             "best_epoch": _int(self.training.get("best_epoch")),
-            "weights": "last" if self.training.get("weights") == "last" else "best",
+            "weights": kept_weights(self.training),
             "latent_dim": self.latent_dim,
             "final_losses": {
                 k: v if _finite(v) else None

@@ -41,6 +41,12 @@ CORPUS_PREFIX = "corpus."  # tensor names of the corpus memory (never a ConvVAE 
 DIGEST_KEYS = ("sha256", "sha256_description")
 
 
+def kept_weights(training: dict) -> str:
+    """Which weights a model file holds, from its training summary: "last" (its schedule ran to
+    its end) or "best" (its best validation epoch; files written before the summary said so)."""
+    return "last" if training.get("weights") == "last" else "best"
+
+
 class ModelFileError(UserError):
     """A model file is missing, damaged, or from a newer Distill."""
 

@@ -17,6 +17,7 @@ import torch
 from distill.controls.sliders import what_changes
 from distill.errors import UserError
 from distill.generation.loaded import LoadedModel
+from distill.model.file import kept_weights
 from distill.report.pictures import loss_curves, png_bytes, spectrograms
 from distill.spectral.quality import mrstft_distance
 from distill.training.metrics import read_metrics
@@ -171,7 +172,7 @@ def _summary(training: dict, epochs: list[dict]) -> dict:
         "epochs": training.get("epochs", len(epochs) or None),
         "best_epoch": best if isinstance(best, int) and best > 0 else None,
         "best_val_total": best_record.get("val_total") if best_record else None,
-        "weights": "last" if training.get("weights") == "last" else "best",
+        "weights": kept_weights(training),
         "weights_epoch": training.get("weights_epoch"),
         "preset": training.get("preset"),
         "stopped": training.get("stopped"),

@@ -10,9 +10,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from distill.report.content import CLIP_SECONDS, PLAYER_RATE, ReportContent
-from distill.training.loop import LAST_WEIGHTS_TOLERANCE
-
-LAST_WEIGHTS_MARGIN = f"{LAST_WEIGHTS_TOLERANCE - 1:.0%}".replace("%", " %")
+from distill.training.loop import LAST_WEIGHTS_MARGIN
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; color: #282c34; max-width: 1100px;

@@ -39,6 +39,7 @@ CHECKPOINT_FORMAT = 1
 # falling within minutes, while the annealed last weights resynthesize unheard files better
 # (BENCHMARKS.md, fidelity round 6). Beyond it the model is overfitting and the best is kept.
 LAST_WEIGHTS_TOLERANCE = 1.10
+LAST_WEIGHTS_MARGIN = f"{(LAST_WEIGHTS_TOLERANCE - 1) * 100:.0f} %"  # in words: "10 %"
 
 
 class TrainingDivergedError(UserError):
@@ -412,7 +413,7 @@ class Trainer:
                 f"warning: validation loss has risen {state.divergence.patience} epochs in a row "
                 f"(epoch {epoch + 1}): the model may be diverging or overfitting; the best model "
                 f"so far (epoch {state.best_epoch}) is kept unless the last weights end within "
-                f"{LAST_WEIGHTS_TOLERANCE - 1:.0%} of it"
+                f"{LAST_WEIGHTS_MARGIN} of it"
             )
         if improved:  # kept in memory; on disk with the next checkpoint (a copy: ~8 MB)
             self._best_state = self._checkpoint_state(copy=True)
