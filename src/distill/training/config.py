@@ -9,7 +9,8 @@ Presets, by the number of usable source files (`auto`):
   balanced      51–200 files
   aggressive   201+ files    least augmentation and regularization, highest LR, fewest epochs
 The epoch counts are upper bounds for the 2 M-parameter conv VAE trained on a CPU: a run usually
-ends on `--max-minutes`, and the best weights (lowest validation loss) are what it keeps.
+ends on `--max-minutes` and keeps its last weights (training.loop: the best epoch's instead when
+the last validate more than 10 % worse, or when the run is cut short).
 """
 
 from __future__ import annotations

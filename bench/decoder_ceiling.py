@@ -1,0 +1,114 @@
+"""How well can a trained decoder draw these files at all? Resynthesis with more freedom.
+
+    python bench/decoder_ceiling.py MODEL.distill DIR [--steps 50 200] [--threads 2]
+
+For every audio file in DIR (held-out files, or training files for comparison), the mean
+MR-STFT distance to the original of:
+  round trip   the representation's own inverse of the true spectrogram (nothing learned)
+  latent       what `distill resynth` does: each chunk's latent fitted for N steps (model.grid)
+  bottleneck   the same fit, with a free residual added to the decoder's first feature map
+               (256 × 4 × 3 = 3 072 numbers per chunk instead of the 128 of the latent)
+
+The bottleneck variant is a diagnostic, not a resynthesis to ship: it frees everything below the
+decoder's upsampling stages, so what it still misses is what those stages cannot draw — the
+fidelity a better latent, encoder or fit could never reach without a different decoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from distill.audio.read import AUDIO_EXTENSIONS, read_mono
+from distill.generation.frames import DecodedFrames
+from distill.generation.resynth import resynthesis_hop
+from distill.model.file import load_model_file
+from distill.model.grid import encode_grid
+from distill.model.vae import ConvVAE
+from distill.spectral import analyze, synthesize
+from distill.spectral.long import synthesize_long
+from distill.spectral.quality import measure
+
+# σ given to the residual's coordinates in the fit's pull back to the encoder: wide enough that the
+# pull hardly holds it (the residual starts at 0, where the decoder's own features are).
+RESIDUAL_SIGMA = 30.0
+
+
+class FreeBottleneck(nn.Module):
+    """A model whose latent is [the model's latent, a residual on the decoder's first feature map]:
+    encode gives the residual μ = 0 and a wide σ, decode adds it after the latent's linear map."""
+
+    def __init__(self, model: ConvVAE) -> None:
+        super().__init__()
+        self.model = model
+        self.config = model.config
+
+    def encode(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.model.encode(spec)
+        width = self.config.flatten_dim
+        residual_logvar = logvar.new_full((len(mu), width), 2 * math.log(RESIDUAL_SIGMA))
+        return (
+            torch.cat([mu, mu.new_zeros(len(mu), width)], dim=1),
+            torch.cat([logvar, residual_logvar], dim=1),
+        )
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        d = self.config.latent_dim
+        features = self.model.from_latent(latent[:, :d]) + latent[:, d:]
+        out = self.model.decoder(features.view(-1, *self.config.bottleneck_shape))
+        return out[..., : self.config.n_mels, : self.config.frames]
+
+
+@torch.no_grad()
+def rebuild(model: nn.Module, audio: torch.Tensor, metadata, steps: int) -> torch.Tensor:
+    """Resynthesis as generation.resynth does it, with `steps` fit steps."""
+    spectral, stats = metadata.spectral, metadata.stats
+    spec = stats.normalize(analyze(audio[None], spectral))
+    hop = resynthesis_hop(model.config.frames)
+    latents, _ = encode_grid(model, spec, stats, spectral, fit_steps=steps, hop=hop)
+    frames = DecodedFrames(model, latents, hop=hop)
+    return torch.from_numpy(synthesize_long(frames, spectral, length=len(audio), stats=stats))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_file", type=Path)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--steps", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model, metadata = load_model_file(args.model_file)
+    model.eval()
+    free = FreeBottleneck(model)
+    files = sorted(p for p in args.data_dir.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        print(f"no audio files in {args.data_dir}", file=sys.stderr)
+        return 1
+    scores: dict[str, list[float]] = {}
+    for path in files:
+        audio = torch.from_numpy(read_mono(path, metadata.spectral.sample_rate))
+        spectral = metadata.spectral
+        trip = synthesize(analyze(audio[None], spectral), spectral, length=len(audio))[0]
+        scores.setdefault("round trip", []).append(measure(trip, audio).mrstft)
+        for steps in args.steps:
+            for name, variant in (("latent", model), ("bottleneck", free)):
+                rebuilt = rebuild(variant, audio, metadata, steps)
+                scores.setdefault(f"{name}, {steps} steps", []).append(
+                    measure(rebuilt, audio).mrstft
+                )
+        print(f"  {path.name}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()))
+    print(f"\n{args.data_dir} ({len(files)} files), mean MR-STFT:")
+    for name, values in scores.items():
+        print(f"  {name:24s} {np.mean(values):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
