@@ -26,13 +26,10 @@ import torch
 from torch import nn
 
 from distill.audio.read import AUDIO_EXTENSIONS, read_mono
-from distill.generation.frames import DecodedFrames
-from distill.generation.resynth import resynthesis_hop
+from distill.generation.resynth import resynthesize
 from distill.model.file import load_model_file
-from distill.model.grid import encode_grid
 from distill.model.vae import ConvVAE
 from distill.spectral import analyze, synthesize
-from distill.spectral.long import synthesize_long
 from distill.spectral.quality import measure
 
 # σ given to the residual's coordinates in the fit's pull back to the encoder: wide enough that the
@@ -65,17 +62,6 @@ class FreeBottleneck(nn.Module):
         return out[..., : self.config.n_mels, : self.config.frames]
 
 
-@torch.no_grad()
-def rebuild(model: nn.Module, audio: torch.Tensor, metadata, steps: int) -> torch.Tensor:
-    """Resynthesis as generation.resynth does it, with `steps` fit steps."""
-    spectral, stats = metadata.spectral, metadata.stats
-    spec = stats.normalize(analyze(audio[None], spectral))
-    hop = resynthesis_hop(model.config.frames)
-    latents, _ = encode_grid(model, spec, stats, spectral, fit_steps=steps, hop=hop)
-    frames = DecodedFrames(model, latents, hop=hop)
-    return torch.from_numpy(synthesize_long(frames, spectral, length=len(audio), stats=stats))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_file", type=Path)
@@ -85,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model, metadata = load_model_file(args.model_file)
-    model.eval()
+    spectral = metadata.spectral
     free = FreeBottleneck(model)
     files = sorted(p for p in args.data_dir.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     if not files:
@@ -93,13 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     scores: dict[str, list[float]] = {}
     for path in files:
-        audio = torch.from_numpy(read_mono(path, metadata.spectral.sample_rate))
-        spectral = metadata.spectral
+        audio = torch.from_numpy(read_mono(path, spectral.sample_rate))
         trip = synthesize(analyze(audio[None], spectral), spectral, length=len(audio))[0]
         scores.setdefault("round trip", []).append(measure(trip, audio).mrstft)
         for steps in args.steps:
             for name, variant in (("latent", model), ("bottleneck", free)):
-                rebuilt = rebuild(variant, audio, metadata, steps)
+                rebuilt = resynthesize(variant, audio, metadata.stats, spectral, fit_steps=steps)
                 scores.setdefault(f"{name}, {steps} steps", []).append(
                     measure(rebuilt, audio).mrstft
                 )

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from distill.generation.frames import DecodedFrames
-from distill.model.grid import chunk_hop, encode_grid
+from distill.model.grid import FIT_STEPS, chunk_hop, encode_grid
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.long import synthesize_long
@@ -44,17 +44,19 @@ def resynthesize(
     spectral: SpectralConfig,
     *,
     offset: torch.Tensor | None = None,
+    fit_steps: int = FIT_STEPS,
 ) -> torch.Tensor:
     """(T,) or (1, T) audio at spectral.sample_rate → the model's version, (T,) float32.
 
-    `offset` (D,) is added to every chunk's μ (slider moves, see controls).
+    `offset` (D,) is added to every chunk's μ (slider moves, see controls). `fit_steps`: steps of
+    each chunk's latent fit (model.grid.fit_latents; benches vary it).
     """
     model.eval()
     audio = torch.as_tensor(audio).reshape(1, -1).float()
     device = next(model.parameters()).device
     spec = stats.normalize(analyze(audio, spectral)).to(device)
     hop = resynthesis_hop(model.config.frames)
-    latents, _ = encode_grid(model, spec, stats, spectral, hop=hop)
+    latents, _ = encode_grid(model, spec, stats, spectral, fit_steps=fit_steps, hop=hop)
     if offset is not None:
         latents = latents + offset.to(latents)
     frames = DecodedFrames(model, latents, hop=hop)
