@@ -8,7 +8,13 @@ import torch
 
 from distill.audio import synth
 from distill.model import ConvVAE, LossConfig, ModelConfig, VAELoss
-from distill.model.loss import KLLossConfig, STFTLossConfig, kl_divergence, magnitude_weights
+from distill.model.loss import (
+    KLLossConfig,
+    MultiResolutionSTFT,
+    STFTLossConfig,
+    kl_divergence,
+    magnitude_weights,
+)
 from distill.spectral import ChannelStats, SpectralConfig, analyze
 from distill.spectral.normalize import ChannelSums
 from distill.spectral.transform import IF, MAG
@@ -163,6 +169,36 @@ def test_audio_loss_trains_both_channels(real_batch):
     assert torch.isfinite(grad).all()
     assert float(grad[:2, MAG].abs().sum()) > 0 and float(grad[:2, IF].abs().sum()) > 0
     assert float(grad[2:].abs().sum()) == 0  # only max_items chunks go through the inverse
+
+
+def test_audio_term_is_auraloss_mr_stft_in_value_and_gradient(real_batch):
+    """The training loss's own MR-STFT skips what auraloss computes and never uses (the phase);
+    it must stay auraloss' distance exactly, spectral convergence over the whole batch included:
+    items 30 dB apart in level would score differently if it were taken per item."""
+    import auraloss
+
+    _, audio, _ = real_batch
+    config = STFTLossConfig()
+    resolutions = dict(
+        fft_sizes=list(config.fft_sizes),
+        hop_sizes=list(config.hop_sizes),
+        win_lengths=list(config.win_lengths),
+    )
+    levels = torch.tensor([1.0, 0.03, 0.3, 0.01, 1.0, 0.1])[:, None, None]
+    target = audio[:, None] * levels
+    noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
+    grads, values = [], []
+    for distance in (
+        auraloss.freq.MultiResolutionSTFTLoss(**resolutions),
+        MultiResolutionSTFT(**resolutions),
+    ):
+        prediction = (target * 0.7 + 0.01 * levels * noise).requires_grad_(True)
+        value = distance(prediction, target)
+        value.backward()
+        values.append(float(value.detach()))
+        grads.append(prediction.grad)
+    assert values[1] == pytest.approx(values[0], rel=1e-6)
+    assert torch.allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4 * float(grads[0].abs().max()))
 
 
 def _fit_error(model: ConvVAE, chunks: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
