@@ -1,0 +1,93 @@
+"""bench/heldout.py with a candidate change the settings cannot express: a decoder or an optimizer.
+
+    python bench/heldout_variants.py VARIANT [heldout.py's arguments …]
+    python bench/heldout_variants.py refine32 /tmp/material/drums/train \
+        --heldout-dir /tmp/material/drums/heldout --minutes 600 --threads 1 --set epochs=120
+
+VARIANT is one of
+  base        the product's model and optimizer, unchanged (the comparison in the same sweep)
+  refineR     the decoder's last transposed convolution draws R channels at full resolution
+              (GroupNorm + LeakyReLU), and a 3 × 3 convolution at full resolution makes the two
+              output channels: the seed design has no layer at full resolution that is not linear
+  k4          4 × 4 transposed convolutions in the decoder (every output pixel gets the same
+              number of inputs: no checkerboard) instead of 3 × 3
+  beta99      AdamW with β₂ = 0.99 instead of 0.999
+
+The change is patched into this process only (the model registry, torch.optim.AdamW), so the run
+trains, saves and resynthesizes through the variant. Settings the product has (learning rate,
+dropout, loss weights, seed) go through heldout.py's own options. A model file made this way
+loads only in a process patched the same way: it is a measurement, not a model to keep.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import distill.model.vae as vae
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import heldout  # bench/ is not a package: imported from its folder
+
+
+def _refined(width: int) -> type[vae.ConvVAE]:
+    class Refined(vae.ConvVAE):
+        def __init__(self, config: vae.ModelConfig) -> None:
+            super().__init__(config)
+            widths = (2, *config.channels)[::-1]
+            self.decoder = nn.Sequential(
+                *(vae._up(a, b) for a, b in itertools.pairwise(widths[:-1])),
+                vae._up(widths[-2], width),
+                nn.Conv2d(width, 2, kernel_size=3, padding=1),
+            )
+
+    return Refined
+
+
+def _up4(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(c_in, c_out, kernel_size=4, stride=2, padding=1),
+        nn.GroupNorm(vae._groups(c_out), c_out),
+        nn.LeakyReLU(0.2),
+    )
+
+
+class _Kernel4(vae.ConvVAE):
+    def __init__(self, config: vae.ModelConfig) -> None:
+        super().__init__(config)
+        widths = (2, *config.channels)[::-1]
+        self.decoder = nn.Sequential(
+            *(_up4(a, b) for a, b in itertools.pairwise(widths[:-1])),
+            nn.ConvTranspose2d(widths[-2], 2, kernel_size=4, stride=2, padding=1),
+        )
+
+
+def apply(variant: str) -> None:
+    """Patch `variant` into this process (see the module docstring)."""
+    if variant.startswith("refine") and variant[len("refine") :].isdigit():
+        vae.ARCHITECTURES["conv2d"] = _refined(int(variant[len("refine") :]))
+    elif variant == "k4":
+        vae.ARCHITECTURES["conv2d"] = _Kernel4
+    elif variant == "beta99":
+        torch.optim.AdamW = functools.partial(torch.optim.AdamW, betas=(0.9, 0.99))
+    elif variant != "base":
+        raise SystemExit(f"unknown variant {variant!r}: base, refineR, k4 or beta99")
+
+
+def main() -> int:
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    variant = sys.argv[1]
+    apply(variant)
+    parameters = vae.parameter_count(vae.ModelConfig())
+    print(f"variant {variant}: {parameters} parameters", file=sys.stderr)
+    return heldout.main(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
