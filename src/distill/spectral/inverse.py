@@ -88,6 +88,28 @@ def _hann_lobe(distance: torch.Tensor) -> torch.Tensor:
     return torch.where(d < 2, lobe.abs(), torch.zeros_like(d))
 
 
+# Steps per bin of the table `_hann_lobe_interpolated` reads.
+LOBE_TABLE_STEPS = 1024
+
+
+def _hann_lobe_interpolated(distance: torch.Tensor) -> torch.Tensor:
+    """`_hann_lobe`, read by linear interpolation from a table of its values every 1/1024 bin.
+
+    The table is computed in float64 on each call (2 050 values), so the result is within 1e-6 of
+    the exact function, closer than `_hann_lobe`'s own float32 rounding near d = ±1 (3e-4). Over
+    every bin of every frame it takes less than half the time: sinc and three selections over
+    (B, 2, F, N) were 10 ms of each training step's audio term (4 chunks, 2 CPU threads).
+    """
+    steps = LOBE_TABLE_STEPS
+    grid = torch.arange(2 * steps + 2, dtype=torch.float64, device=distance.device) / steps
+    table = _hann_lobe(grid).to(distance.dtype)  # 0 from d = 2 on: out of the main lobe
+    position = distance.abs().clamp_(max=2.0).mul_(steps)
+    index = position.to(torch.int64)
+    fraction = position.sub_(index)
+    low = table[index]
+    return table[index + 1].sub_(low).mul_(fraction).add_(low)
+
+
 def band_phase_advance(band_freq: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
     """(B, M, N) band frequencies (bins) → phase advance per hop (radians, float64)."""
     return (2 * math.pi * cfg.hop_length / cfg.n_fft) * band_freq.to(torch.float64)
@@ -122,13 +144,15 @@ def phase_from_if(
     # frequency with a Hann main-lobe shape, puts more magnitude on it.
     weights = bands.weights.to(band_freq)
     candidates = weights.topk(2, dim=0).indices  # (2, F)
-    freq_c = band_freq[:, candidates]  # (B, 2, F, N)
     k = torch.arange(cfg.n_freqs, dtype=band_freq.dtype, device=band_freq.device)
-    score = band_mag[:, candidates] * (_hann_lobe(k[None, None, :, None] - freq_c) + 1e-3)
-    # A comparison, not argmax over the pair axis: argmax along a middle axis of length 2 took
-    # 0.46 s for 30 s of frames, this takes milliseconds.
-    second = score[:, 1] > score[:, 0]  # (B, F, N)
-    owner = torch.where(second, candidates[1][None, :, None], candidates[0][None, :, None])
+    with torch.no_grad():  # a choice: no gradient goes through it, so no graph is kept
+        freq_c = band_freq[:, candidates]  # (B, 2, F, N)
+        lobe = _hann_lobe_interpolated(k[None, None, :, None] - freq_c)
+        score = band_mag[:, candidates] * lobe.add_(1e-3)
+        # A comparison, not argmax over the pair axis: argmax along a middle axis of length 2
+        # took 0.46 s for 30 s of frames, this takes milliseconds.
+        second = score[:, 1] > score[:, 0]  # (B, F, N)
+        owner = torch.where(second, candidates[1][None, :, None], candidates[0][None, :, None])
     phase = torch.gather(band_phase, 1, owner) + math.pi * k[None, :, None]
     if not cfg.scatter_phase:
         return phase
