@@ -11,7 +11,14 @@ import torch
 
 from distill.audio import synth
 from distill.spectral import ChannelStats, SpectralConfig, analyze, synthesize
-from distill.spectral.inverse import mel_to_linear, phase_from_if, refine_phase, scattered_phase
+from distill.spectral.inverse import (
+    _hann_lobe,
+    _hann_lobe_interpolated,
+    mel_to_linear,
+    phase_from_if,
+    refine_phase,
+    scattered_phase,
+)
 from distill.spectral.long import synthesize_long
 from distill.spectral.melscale import mel_bands
 from distill.spectral.normalize import ChannelSums
@@ -141,6 +148,24 @@ def test_noise_comes_back_without_a_click_every_frame():
     coherent = dataclasses.replace(CFG, scatter_phase=False)
     clicks = synthesize(analyze(noise, coherent), coherent, length=SR)
     assert _hop_ripple(clicks[0].numpy()) > 10.0
+
+
+def test_interpolated_hann_lobe_matches_the_exact_one():
+    """The table that picks each bin's band: a step off (index or scale) would move every lobe."""
+    distance = torch.linspace(-3.0, 3.0, 60_001, dtype=torch.float64)  # 1e-4 bins apart
+    exact = _hann_lobe(distance)
+    table = _hann_lobe_interpolated(distance.clone())
+    # _hann_lobe holds 0.5 within 1e-4 of d = ±1, where 1 − d² cancels: 7.5e-5 from the truth
+    away = (distance.abs() - 1).abs() > 2e-4
+    assert float((table - exact)[away].abs().max()) < 1e-6
+    assert float((table - exact).abs().max()) < 1e-4
+    for d, value in ((0.0, 1.0), (1.0, 0.5), (-1.0, 0.5), (2.0, 0.0), (2.5, 0.0), (-7.0, 0.0)):
+        assert float(_hann_lobe_interpolated(torch.tensor([d]))[0]) == pytest.approx(
+            value, abs=1e-6
+        )
+    float32 = _hann_lobe_interpolated(distance.float())
+    assert float32.dtype == torch.float32
+    assert float((float32.double() - exact)[away].abs().max()) < 1e-5
 
 
 def test_scattered_phase_is_a_function_of_bin_and_absolute_frame():
