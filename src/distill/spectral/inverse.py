@@ -95,16 +95,17 @@ LOBE_TABLE_STEPS = 1024
 def _hann_lobe_interpolated(distance: torch.Tensor) -> torch.Tensor:
     """`_hann_lobe`, read by linear interpolation from a table of its values every 1/1024 bin.
 
-    The table is computed in float64 on each call (2 050 values): the result is within 1e-6 of
-    `_hann_lobe` in float64 except within 2e-4 of d = ±1, where that holds 0.5 (7.5e-5 from the
-    true lobe; in float32 its rounding there is 3e-4). Over
-    every bin of every frame it takes less than half the time: sinc and three selections over
-    (B, 2, F, N) were 10 ms of each training step's audio term (4 chunks, 2 CPU threads).
+    The table is computed in float64 on each call (2 050 values). The result is within 1e-6 of
+    `_hann_lobe` in float64, except within 2e-4 of d = ±1, where that function holds 0.5 (7.5e-5
+    from the true lobe; in float32 its rounding there is 3e-4). Over every bin of every frame it
+    takes less than half the time: sinc and three selections over (B, 2, F, N) were 10 ms of each
+    training step's audio term (4 chunks, 2 CPU threads). Computed in float32 at least.
     """
+    dtype = distance.dtype if distance.dtype == torch.float64 else torch.float32
     steps = LOBE_TABLE_STEPS
     grid = torch.arange(2 * steps + 2, dtype=torch.float64, device=distance.device) / steps
-    table = _hann_lobe(grid).to(distance.dtype)  # 0 from d = 2 on: out of the main lobe
-    position = distance.abs().clamp_(max=2.0).mul_(steps)
+    table = _hann_lobe(grid).to(dtype)  # 0 from d = 2 on: out of the main lobe
+    position = distance.to(dtype).abs().clamp_(max=2.0).mul_(steps)
     index = position.to(torch.int64)
     fraction = position.sub_(index)
     low = table[index]
