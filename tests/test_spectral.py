@@ -163,6 +163,8 @@ def test_interpolated_hann_lobe_matches_the_exact_one():
         assert float(_hann_lobe_interpolated(torch.tensor([d]))[0]) == pytest.approx(
             value, abs=1e-6
         )
+    odd = _hann_lobe_interpolated(torch.tensor([math.nan, math.inf, -math.inf]))
+    assert odd.tolist() == [0.0, 0.0, 0.0]  # a diverged model's output: never past the table
     float32 = _hann_lobe_interpolated(distance.float())
     assert float32.dtype == torch.float32
     assert float((float32.double() - exact)[away].abs().max()) < 1e-5

@@ -105,7 +105,8 @@ def _hann_lobe_interpolated(distance: torch.Tensor) -> torch.Tensor:
     steps = LOBE_TABLE_STEPS
     grid = torch.arange(2 * steps + 2, dtype=torch.float64, device=distance.device) / steps
     table = _hann_lobe(grid).to(dtype)  # 0 from d = 2 on: out of the main lobe
-    position = distance.to(dtype).abs().clamp_(max=2.0).mul_(steps)
+    # NaN (a diverged model's output) reads as out of the lobe, as it compared before: no band
+    position = distance.to(dtype).abs().nan_to_num_(nan=2.0).clamp_(max=2.0).mul_(steps)
     index = position.to(torch.int64)
     fraction = position.sub_(index)
     low = table[index]
