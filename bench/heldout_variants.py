@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,19 +35,29 @@ import distill.model.vae as vae
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import heldout  # bench/ is not a package: imported from its folder
 
+Decoder = Callable[[tuple[int, ...]], nn.Sequential]  # widths, bottleneck first → decoder
 
-def _refined(width: int) -> type[vae.ConvVAE]:
-    class Refined(vae.ConvVAE):
+
+def _with_decoder(decoder: Decoder) -> type[vae.ConvVAE]:
+    """The product's model with its decoder replaced by `decoder`'s."""
+
+    class Variant(vae.ConvVAE):
         def __init__(self, config: vae.ModelConfig) -> None:
             super().__init__(config)
-            widths = (2, *config.channels)[::-1]
-            self.decoder = nn.Sequential(
-                *(vae._up(a, b) for a, b in itertools.pairwise(widths[:-1])),
-                vae._up(widths[-2], width),
-                nn.Conv2d(width, 2, kernel_size=3, padding=1),
-            )
+            self.decoder = decoder((2, *config.channels)[::-1])
 
-    return Refined
+    return Variant
+
+
+def _refined(width: int) -> Decoder:
+    def decoder(widths: tuple[int, ...]) -> nn.Sequential:
+        return nn.Sequential(
+            *(vae._up(a, b) for a, b in itertools.pairwise(widths[:-1])),
+            vae._up(widths[-2], width),
+            nn.Conv2d(width, 2, kernel_size=3, padding=1),
+        )
+
+    return decoder
 
 
 def _up4(c_in: int, c_out: int) -> nn.Sequential:
@@ -57,22 +68,19 @@ def _up4(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class _Kernel4(vae.ConvVAE):
-    def __init__(self, config: vae.ModelConfig) -> None:
-        super().__init__(config)
-        widths = (2, *config.channels)[::-1]
-        self.decoder = nn.Sequential(
-            *(_up4(a, b) for a, b in itertools.pairwise(widths[:-1])),
-            nn.ConvTranspose2d(widths[-2], 2, kernel_size=4, stride=2, padding=1),
-        )
+def _kernel4(widths: tuple[int, ...]) -> nn.Sequential:
+    return nn.Sequential(
+        *(_up4(a, b) for a, b in itertools.pairwise(widths[:-1])),
+        nn.ConvTranspose2d(widths[-2], 2, kernel_size=4, stride=2, padding=1),
+    )
 
 
 def apply(variant: str) -> None:
     """Patch `variant` into this process (see the module docstring)."""
     if variant.startswith("refine") and variant[len("refine") :].isdigit():
-        vae.ARCHITECTURES["conv2d"] = _refined(int(variant[len("refine") :]))
+        vae.ARCHITECTURES["conv2d"] = _with_decoder(_refined(int(variant[len("refine") :])))
     elif variant == "k4":
-        vae.ARCHITECTURES["conv2d"] = _Kernel4
+        vae.ARCHITECTURES["conv2d"] = _with_decoder(_kernel4)
     elif variant == "beta99":
         torch.optim.AdamW = functools.partial(torch.optim.AdamW, betas=(0.9, 0.99))
     elif variant != "base":

@@ -159,8 +159,10 @@ def phase_from_if(
     phase = torch.gather(band_phase, 1, owner) + math.pi * k[None, :, None]
     if not cfg.scatter_phase:
         return phase
-    # Outside the main lobe (|d| ≥ 2 bins, where _hann_lobe is 0) no partial of this band reaches.
-    off_lobe = (k[None, :, None] - torch.gather(band_freq, 1, owner)).abs() >= 2
+    with torch.no_grad():  # a choice too
+        # Outside the main lobe (|d| ≥ 2 bins, where _hann_lobe is 0) no partial of this band
+        # reaches.
+        off_lobe = (k[None, :, None] - torch.gather(band_freq, 1, owner)).abs() >= 2
     noise = scattered_phase(cfg.n_freqs, first_frame, phase.shape[-1], phase.device)
     return torch.where(off_lobe, noise.to(phase.dtype), phase)
 
