@@ -15,11 +15,11 @@ Every component is ≥ 0 by construction; a negative term would be a bug.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
+from distill.model.mrstft import MultiResolutionSTFT
 from distill.spectral.config import SpectralConfig
 from distill.spectral.melscale import MelBands, mel_bands
 from distill.spectral.normalize import ChannelStats
@@ -141,50 +141,6 @@ def magnitude_weights(target: torch.Tensor, stats: ChannelStats) -> torch.Tensor
     log_mag = target[:, MAG] * stats.std[MAG] + stats.mean[MAG]
     magnitude = torch.exp(log_mag - log_mag.amax(dim=(1, 2), keepdim=True))  # ≤ 1, no overflow
     return magnitude / magnitude.mean(dim=(1, 2), keepdim=True).clamp(min=1e-12)
-
-
-class MultiResolutionSTFT:
-    """The audio term's distance: auraloss' MultiResolutionSTFTLoss, computed leaner.
-
-    Per resolution: spectral convergence (over the whole batch) + mean |log x − log y|, on
-    magnitudes √max(|X|², 1e-8) under a periodic Hann window; then the mean over resolutions.
-    auraloss also takes the phase (torch.angle) of both signals at every resolution, which a
-    phase weight of 0 never uses, and builds the target's spectra as if they needed a gradient.
-    Same value and gradient (tests/test_model.py). Its forward in a training step took 0.016 s
-    instead of 0.031–0.040 (2 CPU threads), and a 120-epoch drum run 9.1 minutes instead of 10.1
-    (BENCHMARKS.md, "Fidelity", round 8).
-
-    Called as auraloss' module is: (B, 1, T) prediction and target → a tensor of shape ().
-    """
-
-    EPS = 1e-8
-
-    def __init__(
-        self, fft_sizes: Sequence[int], hop_sizes: Sequence[int], win_lengths: Sequence[int]
-    ) -> None:
-        self.resolutions = list(zip(fft_sizes, hop_sizes, win_lengths, strict=True))
-        self._windows: dict[tuple[int, torch.device], torch.Tensor] = {}
-
-    def _magnitude(self, x: torch.Tensor, fft: int, hop: int, win: int) -> torch.Tensor:
-        key = (win, x.device)
-        if key not in self._windows:
-            self._windows[key] = torch.hann_window(win, device=x.device)
-        spec = torch.stft(x, fft, hop, win, self._windows[key], return_complex=True)
-        return torch.sqrt(torch.clamp(spec.real.square() + spec.imag.square(), min=self.EPS))
-
-    def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        x = prediction.reshape(-1, prediction.shape[-1])
-        y = target.reshape(-1, target.shape[-1])
-        total = torch.zeros((), device=x.device)
-        for fft, hop, win in self.resolutions:
-            x_mag = self._magnitude(x, fft, hop, win)
-            with torch.no_grad():
-                y_mag = self._magnitude(y, fft, hop, win)
-            # Over the whole batch at once, as auraloss' spectral convergence is (not per item)
-            convergence = torch.linalg.vector_norm(y_mag - x_mag) / torch.linalg.vector_norm(y_mag)
-            log_distance = (x_mag.log() - y_mag.log()).abs().mean()
-            total = total + convergence + log_distance
-        return total / len(self.resolutions)
 
 
 class VAELoss:
