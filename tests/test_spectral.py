@@ -287,3 +287,27 @@ def test_block_istft_matches_torch_istft(length):
     assert ours.shape == reference.shape == (2, length)
     assert torch.allclose(ours, reference, atol=1e-6 * reference.abs().max())
     assert torch.allclose(istft(stft(x, cfg), cfg, length), x, atol=1e-5)  # perfect reconstruction
+
+
+@pytest.mark.parametrize("length", [48_000, 48_000 + 37, 24_000 - 1])
+def test_block_istft_gradient_is_torch_istfts(length):
+    """The block inverse's hand-written backward (training's audio term) gives torch.istft's
+    gradient: through the crop, the envelope, the overlap-add and the one-sided inverse FFT."""
+    from distill.spectral.stft import istft, window
+
+    cfg = SpectralConfig()
+    generator = torch.Generator().manual_seed(length)
+    frames = 1 + length // cfg.hop_length
+    spec = torch.randn(2, cfg.n_freqs, frames, dtype=torch.complex128, generator=generator)
+    upstream = torch.randn(2, length, dtype=torch.float64, generator=generator)
+    grads = []
+    for inverse in (
+        lambda s: istft(s, cfg, length),
+        lambda s: torch.istft(
+            s, cfg.n_fft, cfg.hop_length, window=window(cfg, s), center=True, length=length
+        ),
+    ):
+        leaf = spec.clone().requires_grad_(True)
+        (inverse(leaf) * upstream).sum().backward()
+        grads.append(leaf.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-9, atol=1e-9 * float(grads[1].abs().max()))
