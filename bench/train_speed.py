@@ -14,7 +14,7 @@ and on (progress 1: the steady state after `start_fraction`). Per step it times
   model_fwd   encoder + decoder forward
   loss_l1_kl  the L1 / magnitude-weighted L1 / KL terms (the loss minus the two below)
   synth_fwd   the differentiable inverse (mel → linear NNLS, IF → phase, ISTFT) on ≤ max_items
-  mrstft_fwd  the MR-STFT distance on those items (model.loss.MultiResolutionSTFT, auraloss' value)
+  mrstft_fwd  the MR-STFT distance on those items (model.mrstft, auraloss' value)
   loss_bwd    backward from the total loss to the model's outputs (through MR-STFT and inverse)
   model_bwd   backward through the model
   clip, optim gradient clipping, AdamW step
