@@ -33,7 +33,8 @@ def mel_to_linear(band_mag: torch.Tensor, bands: MelBands, iterations: int) -> t
     The iterations run on (rows, B·N) matrices, every frame of every item a column: one copy in
     and one out, not two per product. With a gradient they run in `_MultiplicativeNNLS`, whose
     backward is written out: forward and backward of 5 iterations on a training step's 4 chunks
-    take 17–23 ms instead of autograd's 18–30 (2 CPU threads), most of it the sparse products.
+    take 19–24 ms instead of autograd's 24–30 (2 CPU threads, alternating runs), most of it the
+    sparse products.
     """
     batch, _, frames = band_mag.shape
     w, wt = _weights(bands, band_mag)
