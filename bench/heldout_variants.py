@@ -5,13 +5,16 @@
         --heldout-dir /tmp/material/drums/heldout --minutes 600 --threads 1 --set epochs=120
 
 VARIANT is one of
-  base        the product's model and optimizer, unchanged (the comparison in the same sweep)
+  base        the product's optimizer and the model of rounds 1–9: no profile map (profile_rank 0)
   refineR     the decoder's last transposed convolution draws R channels at full resolution
               (GroupNorm + LeakyReLU), and a 3 × 3 convolution at full resolution makes the two
               output channels: the seed design has no layer at full resolution that is not linear
   k4          4 × 4 transposed convolutions in the decoder (every output pixel gets the same
               number of inputs: no checkerboard) instead of 3 × 3
   beta99      AdamW with β₂ = 0.99 instead of 0.999
+  lowrankK    the profile map of rank K (ModelConfig.profile_rank = K) beside the decoder: an MLP
+              on the latent draws K time and K band profiles per channel, their products are added
+              to the decoder's output (model.vae._Profiles)
 
 The change is patched into this process only (the model registry, torch.optim.AdamW), so the run
 trains, saves and resynthesizes through the variant. Settings the product has (learning rate,
@@ -31,6 +34,7 @@ import torch
 from torch import nn
 
 import distill.model.vae as vae
+from distill.spectral.config import SpectralConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import heldout  # bench/ is not a package: imported from its folder
@@ -75,16 +79,30 @@ def _kernel4(widths: tuple[int, ...]) -> nn.Sequential:
     )
 
 
+def _with_profile_rank(rank: int) -> None:
+    """New models get `rank` (ModelConfig.profile_rank) instead of the product's default."""
+    for_spectral = vae.ModelConfig.for_spectral.__func__
+
+    def patched(cls, spectral, **overrides):
+        return for_spectral(cls, spectral, **{"profile_rank": rank, **overrides})
+
+    vae.ModelConfig.for_spectral = classmethod(patched)
+
+
 def apply(variant: str) -> None:
     """Patch `variant` into this process (see the module docstring)."""
-    if variant.startswith("refine") and variant[len("refine") :].isdigit():
+    if variant == "base":
+        _with_profile_rank(0)
+    elif variant.startswith("refine") and variant[len("refine") :].isdigit():
         vae.ARCHITECTURES["conv2d"] = _with_decoder(_refined(int(variant[len("refine") :])))
     elif variant == "k4":
         vae.ARCHITECTURES["conv2d"] = _with_decoder(_kernel4)
+    elif variant.startswith("lowrank") and variant[len("lowrank") :].isdigit():
+        _with_profile_rank(int(variant[len("lowrank") :]))
     elif variant == "beta99":
         torch.optim.AdamW = functools.partial(torch.optim.AdamW, betas=(0.9, 0.99))
-    elif variant != "base":
-        raise SystemExit(f"unknown variant {variant!r}: base, refineR, k4 or beta99")
+    else:
+        raise SystemExit(f"unknown variant {variant!r}: base, refineR, k4, lowrankK or beta99")
 
 
 def main() -> int:
@@ -92,7 +110,7 @@ def main() -> int:
         raise SystemExit(__doc__)
     variant = sys.argv[1]
     apply(variant)
-    parameters = vae.parameter_count(vae.ModelConfig())
+    parameters = vae.parameter_count(vae.ModelConfig.for_spectral(SpectralConfig()))
     print(f"variant {variant}: {parameters} parameters", file=sys.stderr)
     return heldout.main(sys.argv[2:])
 

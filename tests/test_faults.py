@@ -53,11 +53,11 @@ def corpus_entry() -> tuple[dict, dict[str, torch.Tensor]]:
     return {"version": 1, "files": files, "summary": {}}, tensors
 
 
-def small_model_file(path: Path) -> Path:
+def small_model_file(path: Path, **model_settings) -> Path:
     from distill.controls.sliders import Axis, Controls
 
     torch.manual_seed(0)
-    model = ConvVAE(ModelConfig(channels=(4, 8, 8, 16, 16), latent_dim=LATENT))
+    model = ConvVAE(ModelConfig(channels=(4, 8, 8, 16, 16), latent_dim=LATENT, **model_settings))
     axis = Axis("brightness", 0.4, (1.0,) + (0.0,) * (LATENT - 1), 1.0, -1.0, 2.0, 3.0, {})
     controls = Controls(mean=(0.0,) * LATENT, axes=(axis,), latent_std=(1.0,) * LATENT)
     corpus, tensors = corpus_entry()
@@ -138,6 +138,8 @@ HOSTILE = {
     "string for a number": (setter("model", "n_mels", value="128"), "n_mels"),
     "unknown architecture": (setter("model", "arch", value="transformer"), "model.arch"),
     "architecture as a list": (setter("model", "arch", value=["conv2d"]), "model.arch"),
+    "huge profile rank": (setter("model", "profile_rank", value=10**6), "profile_rank"),
+    "profile rank as text": (setter("model", "profile_rank", value="8"), "profile_rank"),
 }
 
 
@@ -174,6 +176,18 @@ def test_files_from_before_the_architecture_key_load_as_conv2d(tmp_path):
     edit_header(path, setter("model", "arch", value=DELETE))
     model, metadata = load_model_file(path)
     assert metadata.model.arch == "conv2d" and type(model).__name__ == "ConvVAE"
+
+
+def test_files_from_before_the_profile_map_load_without_one(tmp_path):
+    model, metadata = load_model_file(small_model_file(tmp_path / "new.distill"))
+    assert metadata.model.profile_rank == 8 and model.profiles is not None
+    path = small_model_file(tmp_path / "kicks.distill", profile_rank=0)
+    seen = []
+    edit_header(path, lambda document: seen.append(document["model"]["profile_rank"]))
+    assert seen == [0]  # new files name their rank, 0 included
+    edit_header(path, setter("model", "profile_rank", value=DELETE))  # as files before it
+    model, metadata = load_model_file(path)
+    assert metadata.model.profile_rank == 0 and model.profiles is None
 
 
 def test_files_with_a_tensor_digest_only_still_load(tmp_path):

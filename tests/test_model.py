@@ -47,11 +47,47 @@ def test_default_sizes_keep_the_seed_designs_shape_at_a_quarter_of_its_widths():
     assert len(config.channels) == 5  # five stride-2 blocks, latent 128
     assert config.bottleneck_shape == (256, 4, 3)
     assert config.flatten_dim == 3_072
+    assert config.profile_rank == 8
     model = ConvVAE(config)
     assert model.to_mu.in_features == 3_072 and model.to_mu.out_features == 128
-    assert 1.5e6 < sum(p.numel() for p in model.parameters()) < 2.5e6
+    profiles = sum(p.numel() for p in model.profiles.parameters())
+    assert 1.5e6 < sum(p.numel() for p in model.parameters()) - profiles < 2.5e6
+    assert 1.5e6 < profiles < 2.5e6  # 512 hidden → 8 × (128 + 96) values per channel
     recon, mu, logvar = model(torch.randn(2, 2, 128, 94))
     assert recon.shape == (2, 2, 128, 94) and mu.shape == logvar.shape == (2, 128)
+
+
+def _upsampled(model: ConvVAE, z: torch.Tensor) -> torch.Tensor:
+    """What the upsampling stages alone draw from z, cropped as decode crops."""
+    x = model.decoder(model.from_latent(z).view(-1, *model.config.bottleneck_shape))
+    return x[..., : model.config.n_mels, : model.config.frames]
+
+
+def test_the_profile_map_adds_a_rank_k_map_and_starts_at_zero():
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8, profile_rank=3)).eval()
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        assert torch.equal(model.decode(z), _upsampled(model, z))  # a new model: no map yet
+        torch.nn.init.normal_(model.profiles.bands.weight)
+        added = model.decode(z) - _upsampled(model, z)
+    assert added.shape == (2, 2, 128, 94)
+    ranks = torch.linalg.matrix_rank(added.double(), rtol=1e-6)  # (batch, channel)
+    assert ranks.tolist() == [[3, 3], [3, 3]]
+    assert not torch.allclose(added[0], added[1])  # drawn from each latent, not one template
+    model.profiles.bands.weight.grad = None
+    model.train()
+    model.decode(torch.randn(2, 8)).square().mean().backward()
+    assert model.profiles.bands.weight.grad.abs().amax() > 0
+
+
+def test_profile_rank_zero_is_the_upsampling_stages_alone():
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8, profile_rank=0)).eval()
+    assert model.profiles is None
+    assert not any("profiles" in name for name in model.state_dict())
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        assert torch.equal(model.decode(z), _upsampled(model, z))
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,8 @@ MAX_FRAMES = 1024  # STFT frames per chunk (94 at the defaults)
 MAX_LATENT = 1024
 MAX_BLOCKS = 8
 MAX_WIDTH = 4096  # channels of one conv block
-MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights (the defaults: 2 M)
+MAX_PROFILE_RANK = 64
+MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights (the defaults: 3.9 M)
 MAX_ACTIVATION = 16_000_000  # values of the widest activation, per chunk (the defaults: 49 152)
 # representation
 SAMPLE_RATES = (8_000, 192_000)  # Hz
@@ -110,7 +111,16 @@ def check_corpus_values(tensors: Mapping[str, torch.Tensor]) -> None:
 
 # -- one entry each ---------------------------------------------------------------------------
 def _model(data: Mapping) -> ModelConfig:
-    known = {"n_mels", "frames", "latent_dim", "channels", "dropout", "logvar_limit", "arch"}
+    known = {
+        "n_mels",
+        "frames",
+        "latent_dim",
+        "channels",
+        "dropout",
+        "logvar_limit",
+        "arch",
+        "profile_rank",
+    }
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"model has unknown settings {sorted(unknown)}")
@@ -134,6 +144,8 @@ def _model(data: Mapping) -> ModelConfig:
         )
     if "logvar_limit" in data:
         _number("model.logvar_limit", data["logvar_limit"], 0.1, 30.0)
+    if "profile_rank" in data:
+        _int("model.profile_rank", data["profile_rank"], 0, MAX_PROFILE_RANK)
     config = ModelConfig.from_dict(dict(data))
     parameters = parameter_count(config)
     if parameters > MAX_PARAMETERS:
