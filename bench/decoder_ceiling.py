@@ -59,6 +59,8 @@ class FreeBottleneck(nn.Module):
         d = self.config.latent_dim
         features = self.model.from_latent(latent[:, :d]) + latent[:, d:]
         out = self.model.decoder(features.view(-1, *self.config.bottleneck_shape))
+        if self.model.profiles is not None:  # the profile map follows the latent alone
+            out = out + self.model.profiles(latent[:, :d])
         return out[..., : self.config.n_mels, : self.config.frames]
 
 
