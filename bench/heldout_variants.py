@@ -11,13 +11,10 @@ VARIANT is one of
               output channels: the seed design has no layer at full resolution that is not linear
   k4          4 × 4 transposed convolutions in the decoder (every output pixel gets the same
               number of inputs: no checkerboard) instead of 3 × 3
-  profilesmag the profile map on the magnitude channel only (the IF channel as the upsampling
-              stages draw it)
-  profileshH  the profile map's MLP H wide instead of 4 × the latent
   beta99      AdamW with β₂ = 0.99 instead of 0.999
-  lowrankK    the profile map of rank K (ModelConfig.profile_rank = K) beside the decoder: an MLP
-              on the latent draws K time and K band profiles per channel, their products are added
-              to the decoder's output (model.vae._Profiles)
+  lowrankK    the profile map of rank K (ModelConfig.profile_rank = K; the product's is 8) beside
+              the decoder: an MLP on the latent draws K time and K band profiles, their products
+              are added to the decoder's log magnitude (model.vae._Profiles)
 
 The change is patched into this process only (the model registry, torch.optim.AdamW), so the run
 trains, saves and resynthesizes through the variant. Settings the product has (learning rate,
@@ -92,31 +89,6 @@ def _with_profile_rank(rank: int) -> None:
     vae.ModelConfig.for_spectral = classmethod(patched)
 
 
-def _with_profiles(*, hidden: int | None = None, magnitude_only: bool = False) -> None:
-    """The profile map with another hidden width, or added to the magnitude channel only."""
-
-    class Variant(vae.ConvVAE):
-        def __init__(self, config: vae.ModelConfig) -> None:
-            super().__init__(config)
-            if hidden is not None:
-                h, w = config.padded_shape
-                self.profiles = vae._Profiles(config.latent_dim, config.profile_rank, h, w)
-                self.profiles.hidden[0] = nn.Linear(config.latent_dim, hidden)
-                self.profiles.times = nn.Linear(hidden, self.profiles.times.out_features)
-                self.profiles.bands = nn.Linear(hidden, self.profiles.bands.out_features)
-                nn.init.zeros_(self.profiles.bands.weight)
-                nn.init.zeros_(self.profiles.bands.bias)
-
-        def decode(self, z: torch.Tensor) -> torch.Tensor:
-            if not magnitude_only:
-                return super().decode(z)
-            x = self.decoder(self.from_latent(z).view(-1, *self.config.bottleneck_shape))
-            x = x + self.profiles(z) * torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
-            return x[..., : self.config.n_mels, : self.config.frames]
-
-    vae.ARCHITECTURES["conv2d"] = Variant
-
-
 def apply(variant: str) -> None:
     """Patch `variant` into this process (see the module docstring)."""
     if variant == "base":
@@ -125,10 +97,6 @@ def apply(variant: str) -> None:
         vae.ARCHITECTURES["conv2d"] = _with_decoder(_refined(int(variant[len("refine") :])))
     elif variant == "k4":
         vae.ARCHITECTURES["conv2d"] = _with_decoder(_kernel4)
-    elif variant == "profilesmag":
-        _with_profiles(magnitude_only=True)
-    elif variant.startswith("profilesh") and variant[len("profilesh") :].isdigit():
-        _with_profiles(hidden=int(variant[len("profilesh") :]))
     elif variant.startswith("lowrank") and variant[len("lowrank") :].isdigit():
         _with_profile_rank(int(variant[len("lowrank") :]))
     elif variant == "beta99":

@@ -8,7 +8,7 @@ byte of weights is loaded or a layer allocated). A file that breaks a bound rais
 with a one-line message naming the field; distill.model.file turns it into a ModelFileError.
 
 The defaults (1 s chunks at 48 kHz, 2048-point STFT, latent 128, widths 16 … 256) give a model
-of 3.9 M parameters (2.0 M in the conv blocks, 1.9 M in the profile map) whose widest activation holds 16 × 64 × 48 = 49 152 values per chunk (files
+of 3.0 M parameters (2.0 M in the conv blocks, 1.0 M in the profile map) whose widest activation holds 16 × 64 × 48 = 49 152 values per chunk (files
 from the seed design: widths 64 … 1024, 17 M parameters).
 """
 
@@ -29,7 +29,7 @@ MAX_LATENT = 1024
 MAX_BLOCKS = 8
 MAX_WIDTH = 4096  # channels of one conv block
 MAX_PROFILE_RANK = 64
-MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights (the defaults: 3.9 M)
+MAX_PARAMETERS = 250_000_000  # 1 GB of float32 weights (the defaults: 3.0 M)
 MAX_ACTIVATION = 16_000_000  # values of the widest activation, per chunk (the defaults: 49 152)
 # representation
 SAMPLE_RATES = (8_000, 192_000)  # Hz

@@ -10,12 +10,14 @@ and IF are each zero-mean unit-variance with tails past ±5), and a squashing he
 would put a noise floor under every sound the model makes.
 
 Beside the upsampling stages, a small MLP on the latent draws `profile_rank` band profiles and as
-many time profiles per channel; their products, a rank-K map, are added to the decoder's output
+many time profiles; their products, a rank-K map, are added to the decoder's log-magnitude channel
 (`_Profiles`). Five stride-2 transposed convolutions smear what a one-shot is made of: an onset is
-a step in time and a ringing partial a line in frequency (in both channels), and a hit's log
-magnitude is close to a spectrum plus a decay rate per band. A rank-K map draws each of these at
-full resolution in one step. Measured (BENCHMARKS.md, "Fidelity", round 10): held-out drums
-1.517 → 1.377 at the same 120 epochs, ~5 % more time per step.
+a step in time, a ringing partial a line in frequency, and a hit's log magnitude is close to a
+spectrum plus a decay rate per band. A rank-K map draws each of these at full resolution in one
+step. Measured at the same 120 epochs (BENCHMARKS.md, "Fidelity", round 10): held-out drums
+1.51 → 1.41, notes 1.056 → 1.037, ~5 % more time per step. On both channels it drew the drums
+sharper still (1.38) but cost the notes (1.114): the IF of a held-out note's partials is not a
+profile of the training notes'.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 from distill.spectral.config import SpectralConfig
+from distill.spectral.transform import MAG
 
 # Measured: started at log σ² ≈ 0 (σ ≈ 1), a 15-minute model still had σ ≈ 0.6 for a spread of μ
 # across files of ≈ 0.6. The decoder saw mostly noise, learned the average, and its notes came out
@@ -51,8 +54,8 @@ class ModelConfig:
     # log σ² is soft-clamped to ±logvar_limit: an unbounded log-variance let the KL term reach
     # 1e7–1e8 in an earlier design while its weight was still warming up from 0.
     logvar_limit: float = 8.0
-    # Rank of the profile map added to the decoder's output (_Profiles); 0 = none. Files from
-    # before the key have none.
+    # Rank of the profile map added to the decoder's log magnitude (_Profiles); 0 = none. Files
+    # from before the key have none.
     profile_rank: int = 8
 
     @classmethod
@@ -131,7 +134,7 @@ def _up(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class _Profiles(nn.Module):
-    """(B, latent_dim) → (B, 2, H, W): per channel, Σₖ band profileₖ(h) · time profileₖ(w).
+    """(B, latent_dim) → (B, H, W): Σₖ band profileₖ(h) · time profileₖ(w), a rank-K map.
 
     The band side starts at 0, so a new model starts as the upsampling stages alone; the time
     side keeps its random start so that the band side gets a gradient from the first step.
@@ -142,16 +145,16 @@ class _Profiles(nn.Module):
         self.rank, self.height, self.width = rank, height, width
         hidden = 4 * latent_dim
         self.hidden = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2))
-        self.times = nn.Linear(hidden, 2 * rank * width)
-        self.bands = nn.Linear(hidden, 2 * rank * height)
+        self.times = nn.Linear(hidden, rank * width)
+        self.bands = nn.Linear(hidden, rank * height)
         nn.init.zeros_(self.bands.weight)
         nn.init.zeros_(self.bands.bias)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         hidden = self.hidden(z)
-        times = self.times(hidden).view(-1, 2, self.rank, self.width)
-        bands = self.bands(hidden).view(-1, 2, self.rank, self.height)
-        return torch.einsum("bckh,bckw->bchw", bands, times)
+        times = self.times(hidden).view(-1, self.rank, self.width)
+        bands = self.bands(hidden).view(-1, self.rank, self.height)
+        return torch.einsum("bkh,bkw->bhw", bands, times)
 
 
 class ConvVAE(nn.Module):
@@ -192,7 +195,8 @@ class ConvVAE(nn.Module):
         """(B, latent_dim) → (B, 2, n_mels, frames) normalized."""
         x = self.decoder(self.from_latent(z).view(-1, *self.config.bottleneck_shape))
         if self.profiles is not None:
-            x = x + self.profiles(z)
+            magnitude = x[:, MAG] + self.profiles(z)
+            x = torch.cat([magnitude.unsqueeze(1), x[:, MAG + 1 :]], dim=1)
         return x[..., : self.config.n_mels, : self.config.frames]
 
     def forward(self, spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

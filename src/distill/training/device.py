@@ -29,7 +29,7 @@ def keep_freed_memory() -> None:
 # On a CPU, bf16 autocast pays only for wide convolutions (bench/train_speed.py, 2 threads, AMX):
 # the seed design's 17 M parameters train at 64.8 samples/s in bf16 against 46.0 in fp32, the
 # default 2 M at 137.5 against 172.8: the casts cost more than the narrow convolutions save. (The
-# default is 3.9 M since the profile map, whose 1.9 M are two plain linear layers: still fp32.)
+# default is 3.0 M since the profile map, whose 1.0 M are two plain linear layers: still fp32.)
 CPU_BF16_MIN_PARAMETERS = 8_000_000
 
 

@@ -18,7 +18,7 @@ log = logging.getLogger("distill.ui")
 
 MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_MB = 200  # per file: ~20 min of 48 kHz stereo 24-bit WAV
-# Models held in memory between clicks (3.9 M parameters ≈ 16 MB; a seed-design model ≈ 70 MB).
+# Models held in memory between clicks (3.0 M parameters ≈ 12 MB; a seed-design model ≈ 70 MB).
 LOADED_MODELS_KEPT = 4
 INTERNAL_ERROR = (
     "Something went wrong inside Distill: the details are in the terminal where `distill ui` "
