@@ -8,8 +8,9 @@ byte of weights is loaded or a layer allocated). A file that breaks a bound rais
 with a one-line message naming the field; distill.model.file turns it into a ModelFileError.
 
 The defaults (1 s chunks at 48 kHz, 2048-point STFT, latent 128, widths 16 … 256) give a model
-of 3.0 M parameters (2.0 M in the conv blocks, 1.0 M in the profile map) whose widest activation holds 16 × 64 × 48 = 49 152 values per chunk (files
-from the seed design: widths 64 … 1024, 17 M parameters).
+of 3.0 M parameters (2.0 M in the conv blocks, 1.0 M in the profile map) whose widest activation
+holds 16 × 64 × 48 = 49 152 values per chunk (files from the seed design: widths 64 … 1024, 17 M
+parameters).
 """
 
 from __future__ import annotations
