@@ -14,10 +14,11 @@ many time profiles; their products, a rank-K map, are added to the decoder's log
 (`_Profiles`). Five stride-2 transposed convolutions smear what a one-shot is made of: an onset is
 a step in time, a ringing partial a line in frequency, and a hit's log magnitude is close to a
 spectrum plus a decay rate per band. A rank-K map draws each of these at full resolution in one
-step. Measured at the same 120 epochs (BENCHMARKS.md, "Fidelity", round 10): held-out drums
-1.51 → 1.41, notes 1.056 → 1.037, ~5 % more time per step. On both channels it drew the drums
-sharper still (1.38) but cost the notes (1.114): the IF of a held-out note's partials is not a
-profile of the training notes'.
+step. Measured (BENCHMARKS.md, "Fidelity", round 10), at the same 120 epochs: held-out drums
+1.52 → 1.44, log-spectral distance −2 dB, notes 1.056 → 1.037, ~5 % more time per step; at the
+same 15 minutes: drums level, notes 0.981 → 0.973, training files better. On both channels it
+drew the drums sharper still (1.38) but cost the notes (1.114): the IF of a held-out note's
+partials is not a profile of the training notes'.
 """
 
 from __future__ import annotations
