@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_info_human_and_json(empty_home, kicks):
     text = ok(distill(empty_home, "model", "info", "KICKS"))
     for needle in ("name:         kicks", "punchy", "drums", "kicks (7 files)", "brightness"):
         assert needle in text
-    assert "val_total 2.5" in text and "kB" in text
+    assert "val_total 2.5" in text and re.search(r"\(\d+(\.\d)? (kB|MB)\)", text)
 
     data = json.loads(ok(distill(empty_home, "model", "info", "kicks", "--json")))
     assert data["epochs"] == 4 and data["final_losses"] == {"val_total": 2.5}
