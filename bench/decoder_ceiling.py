@@ -57,11 +57,8 @@ class FreeBottleneck(nn.Module):
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         d = self.config.latent_dim
-        features = self.model.from_latent(latent[:, :d]) + latent[:, d:]
-        out = self.model.decoder(features.view(-1, *self.config.bottleneck_shape))
-        if self.model.profiles is not None:  # the profile map follows the latent alone
-            out = out + self.model.profiles(latent[:, :d])
-        return out[..., : self.config.n_mels, : self.config.frames]
+        z = latent[:, :d]
+        return self.model.draw(self.model.from_latent(z) + latent[:, d:], z)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,7 +194,12 @@ class ConvVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) → (B, 2, n_mels, frames) normalized."""
-        x = self.decoder(self.from_latent(z).view(-1, *self.config.bottleneck_shape))
+        return self.draw(self.from_latent(z), z)
+
+    def draw(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The decoder from its first feature map: `features` (B, flatten_dim), what
+        `from_latent` makes of z, through the upsampling stages, plus z's profile map."""
+        x = self.decoder(features.view(-1, *self.config.bottleneck_shape))
         if self.profiles is not None:
             magnitude = x[:, MAG] + self.profiles(z)
             x = torch.cat([magnitude.unsqueeze(1), x[:, MAG + 1 :]], dim=1)
