@@ -94,7 +94,7 @@ class SectionTimer:
 
 def instrument_loss(loss: VAELoss, timer: SectionTimer) -> None:
     """Times the inverse and the MR-STFT inside VAELoss without changing what it computes."""
-    synthesize, mrstft = loss_module.synthesize, loss.mrstft
+    synthesize, mrstft = loss_module.synthesize, loss.audio.mrstft
 
     def timed_synthesize(*args, **kwargs):
         with timer("synth_fwd"):
@@ -105,7 +105,7 @@ def instrument_loss(loss: VAELoss, timer: SectionTimer) -> None:
             return mrstft(*args, **kwargs)
 
     loss_module.synthesize = timed_synthesize
-    loss.mrstft = timed_mrstft
+    loss.audio.mrstft = timed_mrstft
 
 
 def build(options: dict, stats: ChannelStats, spectral: SpectralConfig):

@@ -255,11 +255,13 @@ class IdentityVAE(torch.nn.Module):
 
 
 def test_resynthesis_through_an_identity_model_is_the_representation_round_trip():
+    """The grid, its weights and the one inverse over the file lose nothing. Without the fit: with
+    it, the audio term would move the identity's "latents" (the frames) to sound closer still."""
     cfg = SpectralConfig(chunk_seconds=0.5)
     audio = np.concatenate([synth.pluck(196, 0.7, rng=3), synth.bell(523, 1.1), synth.kick(0.4)])
     x = torch.from_numpy(audio.astype(np.float32))
     stats = ChannelStats(mean=(-9.0, 0.1), std=(4.0, 0.5))
-    out = resynthesize(IdentityVAE(cfg), x, stats, cfg).numpy()
+    out = resynthesize(IdentityVAE(cfg), x, stats, cfg, fit_steps=0).numpy()
     plain = synthesize(analyze(x[None], cfg), cfg, length=len(x))[0].numpy()
     assert out.shape == plain.shape == audio.shape
     snr = 10 * np.log10(np.sum(plain**2) / np.sum((out - plain) ** 2))
@@ -300,6 +302,33 @@ def test_resynthesis_fits_and_decodes_eight_chunks_over_every_frame(loaded, monk
         > 4 * chunk_count(n_frames, width, width // 2) - 4
     )
     assert out.shape == audio.shape and torch.isfinite(out).all()
+
+
+def test_streamed_and_whole_resynthesis_fit_the_same_latents(loaded):
+    """`distill resynth` streams the input (model.grid.encode_stream, its audio as windows);
+    the Python API and the page hold it whole (encode_grid): the same latents, fitted to the
+    same samples, whatever the segments and blocks."""
+    from distill.generation.resynth import resynthesis_hop
+    from distill.model.grid import audio_windows, encode_grid, encode_stream
+
+    model, meta = loaded
+    spectral, stats = meta.spectral, meta.stats
+    audio = torch.from_numpy(np.concatenate([synth.pluck(196, 0.7, rng=3), synth.kick(0.6)]))
+    spec = stats.normalize(analyze(audio[None], spectral))
+    hop = resynthesis_hop(model.config.frames)
+    whole, _ = encode_grid(model, spec, stats, spectral, hop=hop, audio=audio)
+    blocks = np.split(audio.numpy(), [5000, 23_456])
+    streamed, _ = encode_stream(
+        model,
+        torch.split(spec[0], 37, dim=-1),
+        stats,
+        spectral,
+        hop=hop,
+        windows=audio_windows(blocks, spectral, hop),
+    )
+    torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
+    spectrogram_only, _ = encode_grid(model, spec, stats, spectral, hop=hop)
+    assert not torch.allclose(spectrogram_only, whole, atol=1e-3)
 
 
 def test_resynthesis_offset_moves_the_latent(loaded):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -283,3 +285,59 @@ def test_fitting_latents_brings_the_decoding_closer_without_touching_the_model(r
     torch.testing.assert_close(alone, fitted[2:3], atol=1e-4, rtol=1e-4)
     # and the same input gives the same latents
     assert torch.equal(fit_latents(model, chunks, mu, sigma, stats, steps=30), fitted)
+
+
+def test_fitting_to_the_audio_brings_the_sound_closer(real_batch):
+    """With each chunk's samples, the fit's last steps add the training loss's audio term: the
+    decoding, through the representation's inverse, sounds closer to the chunk (MR-STFT) than
+    the spectrogram fit alone leaves it; each chunk is still fitted on its own."""
+    from distill.model.grid import FIT_AUDIO_STEPS, fit_latents
+    from distill.model.loss import AudioDistance, STFTLossConfig
+
+    chunks, audio, stats = real_batch
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        recon, _, _ = model(chunks)
+        optimizer.zero_grad()
+        (recon - chunks).abs().mean().backward()
+        optimizer.step()
+    model.eval().zero_grad(set_to_none=True)
+    with torch.no_grad():
+        mu, logvar = model.encode(chunks)
+    sigma = torch.exp(0.5 * logvar)
+    sound = AudioDistance(STFTLossConfig(), SPECTRAL, stats)
+    spectral_only = fit_latents(model, chunks, mu, sigma, stats, steps=30)
+    with_audio = fit_latents(model, chunks, mu, sigma, stats, 30, audio, SPECTRAL)
+    with torch.no_grad():
+        before = sound.each(model.decode(spectral_only), audio)
+        after = sound.each(model.decode(with_audio), audio)
+    assert float(after.mean()) < 0.97 * float(before.mean()), (before, after)
+    assert int((after < before).sum()) >= len(after) - 1, (before, after)
+    assert all(p.grad is None for p in model.parameters())
+    # fewer steps than the audio phase: every step has it, and nothing breaks
+    short = fit_latents(model, chunks, mu, sigma, stats, FIT_AUDIO_STEPS // 3, audio, SPECTRAL)
+    assert torch.isfinite(short).all()
+    alone = fit_latents(model, chunks[1:2], mu[1:2], sigma[1:2], stats, 30, audio[1:2], SPECTRAL)
+    torch.testing.assert_close(alone, with_audio[1:2], atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="spectral config"):
+        fit_latents(model, chunks, mu, sigma, stats, 30, audio)
+
+
+def test_audio_windows_follow_the_chunk_grid_whatever_the_blocks():
+    from distill.model.grid import audio_windows
+
+    hop = 11
+    step = hop * SPECTRAL.hop_length
+    signal = np.random.default_rng(0).standard_normal(3 * SPECTRAL.chunk_samples).astype(np.float32)
+    whole = list(itertools.islice(audio_windows([signal], SPECTRAL, hop), 40))
+    pieces = np.split(signal, [1000, 1001, 30_000, 50_000])
+    split = list(itertools.islice(audio_windows(pieces, SPECTRAL, hop), 40))
+    for c, (a, b) in enumerate(zip(whole, split, strict=True)):
+        assert a.shape == (SPECTRAL.chunk_samples,) and torch.equal(a, b)
+        expected = np.zeros(SPECTRAL.chunk_samples, np.float32)
+        part = signal[c * step : c * step + SPECTRAL.chunk_samples]
+        expected[: len(part)] = part
+        assert np.array_equal(a.numpy(), expected)  # zeros past the end
+    assert not whole[-1].any()

@@ -56,7 +56,9 @@ def resynthesize(
     device = next(model.parameters()).device
     spec = stats.normalize(analyze(audio, spectral)).to(device)
     hop = resynthesis_hop(model.config.frames)
-    latents, _ = encode_grid(model, spec, stats, spectral, fit_steps=fit_steps, hop=hop)
+    latents, _ = encode_grid(
+        model, spec, stats, spectral, fit_steps=fit_steps, hop=hop, audio=audio.to(device)
+    )
     if offset is not None:
         latents = latents + offset.to(latents)
     frames = DecodedFrames(model, latents, hop=hop)

@@ -143,23 +143,55 @@ def magnitude_weights(target: torch.Tensor, stats: ChannelStats) -> torch.Tensor
     return magnitude / magnitude.mean(dim=(1, 2), keepdim=True).clamp(min=1e-12)
 
 
+class AudioDistance:
+    """The audio term: normalized (B, 2, M, N) spectrograms through the representation's own
+    differentiable inverse (the NNLS and phase steps `config` names), then MR-STFT against target
+    audio. Training takes it over a batch (`batch`); the latent fit per chunk (`each`), so each
+    chunk's value, and its latent's gradient, does not depend on the others in its batch."""
+
+    def __init__(
+        self, config: STFTLossConfig, spectral: SpectralConfig, stats: ChannelStats
+    ) -> None:
+        self.stats = stats
+        self.spectral = dataclasses.replace(
+            spectral,
+            nnls_iterations=config.nnls_iterations,
+            refine_iterations=config.refine_iterations,
+        )
+        self.bands: MelBands = mel_bands(spectral)
+        self.mrstft = MultiResolutionSTFT(
+            fft_sizes=list(config.fft_sizes),
+            hop_sizes=list(config.hop_sizes),
+            win_lengths=list(config.win_lengths),
+        )
+
+    def rebuild(self, prediction: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, 2, M, N) normalized → (B, length) audio, differentiably."""
+        return synthesize(
+            prediction, self.spectral, length=length, stats=self.stats, bands=self.bands
+        )
+
+    def batch(self, prediction: torch.Tensor, target_audio: torch.Tensor) -> torch.Tensor:
+        """One value for the batch (spectral convergence over all of it, as auraloss has it)."""
+        audio = self.rebuild(prediction, target_audio.shape[-1])
+        return self.mrstft(audio[:, None], target_audio[:, None].float())
+
+    def each(self, prediction: torch.Tensor, target_audio: torch.Tensor) -> torch.Tensor:
+        """(B,) values, one per item."""
+        audio = self.rebuild(prediction, target_audio.shape[-1])[:, None]
+        target = target_audio[:, None].float()
+        return torch.stack(
+            [self.mrstft(audio[i : i + 1], target[i : i + 1]) for i in range(len(audio))]
+        )
+
+
 class VAELoss:
-    """Computes LossTerms; holds the MR-STFT module and mel bands, built once."""
+    """Computes LossTerms; holds the audio term (its MR-STFT module and mel bands), built once."""
 
     def __init__(self, config: LossConfig, spectral: SpectralConfig, stats: ChannelStats) -> None:
         self.config = config
         self.stats = stats
-        self.spectral = dataclasses.replace(
-            spectral,
-            nnls_iterations=config.stft.nnls_iterations,
-            refine_iterations=config.stft.refine_iterations,
-        )
-        self.bands: MelBands = mel_bands(spectral)
-        self.mrstft = MultiResolutionSTFT(
-            fft_sizes=list(config.stft.fft_sizes),
-            hop_sizes=list(config.stft.hop_sizes),
-            win_lengths=list(config.stft.win_lengths),
-        )
+        self.audio = AudioDistance(config.stft, spectral, stats)
 
     def __call__(
         self,
@@ -180,14 +212,7 @@ class VAELoss:
         stft_weight = cfg.stft_weight(progress)
         if stft_weight > 0:
             n = min(cfg.stft.max_items, prediction.shape[0])
-            audio = synthesize(
-                prediction[:n],
-                self.spectral,
-                length=target_audio.shape[-1],
-                stats=self.stats,
-                bands=self.bands,
-            )
-            stft = self.mrstft(audio[:, None], target_audio[:n, None].float())
+            stft = self.audio.batch(prediction[:n], target_audio[:n])
         else:
             stft = torch.zeros((), device=prediction.device)
 
