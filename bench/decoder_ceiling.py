@@ -21,16 +21,18 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from distill.audio.read import AUDIO_EXTENSIONS, read_mono
+from distill.audio.read import read_mono
 from distill.generation.resynth import resynthesize
 from distill.model.file import load_model_file
 from distill.model.vae import ConvVAE
 from distill.spectral import analyze, synthesize
 from distill.spectral.quality import measure
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from per_file import report_folder  # bench/ is not a package: from its folder
 
 # σ given to the residual's coordinates in the fit's pull back to the encoder: wide enough that the
 # pull hardly holds it (the residual starts at 0, where the decoder's own features are).
@@ -72,26 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     model, metadata = load_model_file(args.model_file)
     spectral = metadata.spectral
     free = FreeBottleneck(model)
-    files = sorted(p for p in args.data_dir.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-    if not files:
-        print(f"no audio files in {args.data_dir}", file=sys.stderr)
-        return 1
-    scores: dict[str, list[float]] = {}
-    for path in files:
+
+    def score(path: Path) -> dict[str, float]:
         audio = torch.from_numpy(read_mono(path, spectral.sample_rate))
         trip = synthesize(analyze(audio[None], spectral), spectral, length=len(audio))[0]
-        scores.setdefault("round trip", []).append(measure(trip, audio).mrstft)
+        scores = {"round trip": measure(trip, audio).mrstft}
         for steps in args.steps:
             for name, variant in (("latent", model), ("bottleneck", free)):
                 rebuilt = resynthesize(variant, audio, metadata.stats, spectral, fit_steps=steps)
-                scores.setdefault(f"{name}, {steps} steps", []).append(
-                    measure(rebuilt, audio).mrstft
-                )
-        print(f"  {path.name}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()))
-    print(f"\n{args.data_dir} ({len(files)} files), mean MR-STFT:")
-    for name, values in scores.items():
-        print(f"  {name:24s} {np.mean(values):.3f}")
-    return 0
+                scores[f"{name}, {steps} steps"] = measure(rebuilt, audio).mrstft
+        return scores
+
+    return report_folder(args.data_dir, score)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
     python bench/error_split.py MODEL.distill DIR [--threads 2]
 
 For every audio file in DIR, the model's spectrogram is what `distill resynth` decodes (each
-chunk's latent fitted, model.grid), read back as one (log magnitude, IF) spectrogram over the whole
-file. Each column puts the file's true values into one part of that spectrogram, inverts it with
-the product's inverse and scores the MR-STFT distance to the original (lower is better):
+chunk's latent fitted to its frames and samples, model.grid), read back as one (log magnitude,
+IF) spectrogram over the whole file. Each column puts the file's true values into one part of
+that spectrogram, inverts it with the product's inverse and scores the MR-STFT distance to the
+original (lower is better):
 
   round trip      the true spectrogram (nothing learned: the ceiling)
   model           the model's spectrogram as it is (what a user hears)
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.audio.read import AUDIO_EXTENSIONS, read_mono
+from distill.audio.read import read_mono
 from distill.generation.frames import DecodedFrames
 from distill.generation.resynth import resynthesis_hop
 from distill.model.file import load_model_file
@@ -37,6 +38,9 @@ from distill.model.grid import encode_grid
 from distill.spectral import analyze, synthesize
 from distill.spectral.quality import measure
 from distill.spectral.transform import IF, MAG
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from per_file import report_folder  # bench/ is not a package: from its folder
 
 NEPER_TO_DB = 20 / np.log(10)  # the magnitude channel is a natural log
 ATTACK_FRAMES = (-1, 2)  # frames around the loudest one, as range offsets
@@ -75,7 +79,7 @@ def split(model, metadata, audio: torch.Tensor) -> dict[str, float]:
     spectral, stats = metadata.spectral, metadata.stats
     true = analyze(audio[None], spectral)  # (1, 2, M, N), not normalized
     hop = resynthesis_hop(model.config.frames)
-    latents, _ = encode_grid(model, stats.normalize(true), stats, spectral, hop=hop)
+    latents, _ = encode_grid(model, stats.normalize(true), stats, spectral, hop=hop, audio=audio)
     decoded = DecodedFrames(model, latents, hop=hop)(0, true.shape[-1])
     drawn = stats.denormalize(decoded[None].to(true))
 
@@ -109,21 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model, metadata = load_model_file(args.model_file)
-    files = sorted(p for p in args.data_dir.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-    if not files:
-        print(f"no audio files in {args.data_dir}", file=sys.stderr)
-        return 1
-    rows: dict[str, list[float]] = {}
-    for path in files:
-        audio = torch.from_numpy(read_mono(path, metadata.spectral.sample_rate))
-        scores = split(model, metadata, audio)
-        for name, value in scores.items():
-            rows.setdefault(name, []).append(value)
-        print(f"  {path.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    print(f"\n{args.data_dir} ({len(files)} files), mean MR-STFT:")
-    for name, values in rows.items():
-        print(f"  {name:16s} {np.mean(values):.3f}")
-    return 0
+    rate = metadata.spectral.sample_rate
+    return report_folder(
+        args.data_dir,
+        lambda path: split(model, metadata, torch.from_numpy(read_mono(path, rate))),
+    )
 
 
 if __name__ == "__main__":

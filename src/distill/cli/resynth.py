@@ -139,9 +139,10 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
     """The model's version of `in_file`, as float32 blocks at `rate` Hz, `target` samples in all.
 
     The input is read twice (the IF mask needs its loudest moment first), its frames encoded on
-    the resynthesis grid as they come (model.grid.encode_stream); the latents (D floats every 11
-    frames) are all that is kept; they decode lazily into one segmented inverse with one running
-    phase (spectral.long), as generation.resynth does on a whole array."""
+    the resynthesis grid as they come (model.grid.encode_stream), each chunk's latent fitted to
+    its frames and to its samples (a third read, in step with the second); the latents (D floats
+    every 11 frames) are all that is kept; they decode lazily into one segmented inverse with one
+    running phase (spectral.long), as generation.resynth does on a whole array."""
     import numpy as np
     import soxr
 
