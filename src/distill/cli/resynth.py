@@ -140,12 +140,14 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
 
     The input is read twice (the IF mask needs its loudest moment first), its frames encoded on
     the resynthesis grid as they come (model.grid.encode_stream), each chunk's latent fitted to
-    its frames and to its samples (a third read, in step with the second); the latents (D floats
-    every 11 frames) are all that is kept; they decode lazily into one segmented inverse with one
-    running phase (spectral.long), as generation.resynth does on a whole array."""
+    its frames (and its samples, from a third read in step with the second, when the fit's audio
+    term is on: model.grid.FIT_AUDIO_STEPS); the latents (D floats every 11 frames) are all that
+    is kept; they decode lazily into one segmented inverse with one running phase
+    (spectral.long), as generation.resynth does on a whole array."""
     import numpy as np
     import soxr
 
+    import distill.model.grid as grid
     from distill.audio.read import iter_mono_blocks
     from distill.generation.frames import DecodedFrames
     from distill.generation.resynth import resynthesis_hop
@@ -164,8 +166,10 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         stats,
         spectral,
         hop=hop,
-        # the fit's audio term: each chunk's own samples, from a third read of the input
-        windows=audio_windows(iter_mono_blocks(in_file, spectral.sample_rate), spectral, hop),
+        # the fit's audio term (when on): each chunk's own samples, from a third read
+        windows=audio_windows(iter_mono_blocks(in_file, spectral.sample_rate), spectral, hop)
+        if grid.FIT_AUDIO_STEPS
+        else None,
     )
     offset = loaded.slider_offset(values)
     if offset is not None:
@@ -200,15 +204,12 @@ class Progress:
     Each pass's share of the time was measured on a 3 min 16 s input through a 15-minute model of
     the default size (2 threads): 0.7 s to find the loudest moment, 93 s to read, encode and fit
     the latents on the resynthesis grid (model.grid.fit_latents, 1 663 chunks), 7.0 s to render.
-    The fit's audio term (a third read, alongside the second) made a 60 s input take 149 s in all
-    instead of 30 (the same machine and model size): the fit's share is now 0.985, the
-    others' the same in proportion to each other.
     The time left is the time so far × (1 − share done) ÷ share done. A line at most every 10 s
     (one line rewritten in place on a terminal); nothing for inputs under a minute in a pipe.
     """
 
     # One share per pass of each stage, in order: the input is read twice.
-    SHARES: ClassVar[dict[str, tuple[float, ...]]] = {"read": (0.0014, 0.985), "render": (0.0136,)}
+    SHARES: ClassVar[dict[str, tuple[float, ...]]] = {"read": (0.007, 0.925), "render": (0.068,)}
     EVERY_S = 10.0
 
     def __init__(self, seconds: float, sample_rate: int, model: str) -> None:
