@@ -57,7 +57,7 @@ def resynthesize(
     spec = stats.normalize(analyze(audio, spectral)).to(device)
     hop = resynthesis_hop(model.config.frames)
     latents, _ = encode_grid(
-        model, spec, stats, spectral, fit_steps=fit_steps, hop=hop, audio=audio.to(device)
+        model, spec, stats, spectral, fit_steps=fit_steps, hop=hop, audio=audio
     )
     if offset is not None:
         latents = latents + offset.to(latents)

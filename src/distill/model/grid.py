@@ -17,7 +17,6 @@ the chunks' audio, the fit's last steps also compare the sound itself (FIT_AUDIO
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Iterator
 
@@ -172,6 +171,15 @@ def audio_windows(
         buffer = buffer[step:]
 
 
+def _next_windows(
+    windows: Iterator[torch.Tensor] | None, count: int, device: torch.device
+) -> torch.Tensor | None:
+    """The next `count` chunks' samples (count, chunk samples) from `windows`, or None."""
+    if windows is None:
+        return None
+    return torch.stack([next(windows) for _ in range(count)]).to(device)
+
+
 @torch.no_grad()
 def encode_grid(
     model: ConvVAE,
@@ -200,20 +208,17 @@ def encode_grid(
     padded[..., :n_frames] = spec
     chunks = padded[0].unfold(-1, width, hop).permute(2, 0, 1, 3)  # (n_chunks, 2, M, W)
     windows = None
-    if audio is not None:
-        cut = itertools.islice(
-            audio_windows([audio.reshape(-1).cpu().numpy()], spectral, hop), n_chunks
-        )
-        windows = torch.stack(list(cut)).to(spec.device)
+    if audio is not None and FIT_AUDIO_STEPS > 0:  # cut batch by batch, as encode_stream does
+        windows = audio_windows([audio.reshape(-1).cpu().numpy()], spectral, hop)
     mus, sigmas = [], []
     for start in range(0, n_chunks, ENCODE_BATCH):
-        batch = slice(start, start + ENCODE_BATCH)
+        batch = chunks[start : start + ENCODE_BATCH].contiguous()
         mu, sigma = _encode_batch(
             model,
-            chunks[batch].contiguous(),
+            batch,
             stats,
             fit_steps,
-            None if windows is None else windows[batch],
+            _next_windows(windows, len(batch), spec.device),
             spectral,
         )
         mus.append(mu)
@@ -245,9 +250,7 @@ def encode_stream(
 
     def encode(final: bool = False) -> None:
         if batch and (final or len(batch) == ENCODE_BATCH):
-            audio = None
-            if windows is not None:
-                audio = torch.stack([next(windows) for _ in batch]).to(device)
+            audio = _next_windows(windows, len(batch), device)
             mu, sigma = _encode_batch(model, torch.stack(batch), stats, fit_steps, audio, spectral)
             mus.append(mu)
             sigmas.append(sigma)
