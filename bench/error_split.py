@@ -79,7 +79,7 @@ def split(model, metadata, audio: torch.Tensor) -> dict[str, float]:
     spectral, stats = metadata.spectral, metadata.stats
     true = analyze(audio[None], spectral)  # (1, 2, M, N), not normalized
     hop = resynthesis_hop(model.config.frames)
-    latents, _ = encode_grid(model, stats.normalize(true), stats, spectral, hop=hop, audio=audio)
+    latents, _ = encode_grid(model, stats.normalize(true), stats, spectral, hop=hop)
     decoded = DecodedFrames(model, latents, hop=hop)(0, true.shape[-1])
     drawn = stats.denormalize(decoded[None].to(true))
 

@@ -304,33 +304,22 @@ def test_resynthesis_fits_and_decodes_eight_chunks_over_every_frame(loaded, monk
     assert out.shape == audio.shape and torch.isfinite(out).all()
 
 
-def test_streamed_and_whole_resynthesis_fit_the_same_latents(loaded, monkeypatch):
-    """`distill resynth` streams the input (model.grid.encode_stream, its audio as windows);
-    the Python API and the page hold it whole (encode_grid): the same latents, fitted to the
-    same samples, whatever the segments and blocks."""
-    import distill.model.grid as grid
+def test_streamed_and_whole_resynthesis_fit_the_same_latents(loaded):
+    """`distill resynth` streams the input (model.grid.encode_stream); the Python API and the
+    page hold it whole (encode_grid): the same fitted latents, whatever the segments."""
     from distill.generation.resynth import resynthesis_hop
-    from distill.model.grid import audio_windows, encode_grid, encode_stream
+    from distill.model.grid import encode_grid, encode_stream
 
-    monkeypatch.setattr(grid, "FIT_AUDIO_STEPS", 15)  # the measured setting (off by default)
     model, meta = loaded
     spectral, stats = meta.spectral, meta.stats
     audio = torch.from_numpy(np.concatenate([synth.pluck(196, 0.7, rng=3), synth.kick(0.6)]))
     spec = stats.normalize(analyze(audio[None], spectral))
     hop = resynthesis_hop(model.config.frames)
-    whole, _ = encode_grid(model, spec, stats, spectral, hop=hop, audio=audio)
-    blocks = np.split(audio.numpy(), [5000, 23_456])
-    streamed, _ = encode_stream(
-        model,
-        torch.split(spec[0], 37, dim=-1),
-        stats,
-        spectral,
-        hop=hop,
-        windows=audio_windows(blocks, spectral, hop),
-    )
+    whole, _ = encode_grid(model, spec, stats, spectral, hop=hop)
+    streamed, _ = encode_stream(model, torch.split(spec[0], 37, dim=-1), stats, spectral, hop=hop)
     torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
-    spectrogram_only, _ = encode_grid(model, spec, stats, spectral, hop=hop)
-    assert not torch.allclose(spectrogram_only, whole, atol=1e-3)
+    unfitted, _ = encode_grid(model, spec, stats, spectral, hop=hop, fit_steps=0)
+    assert not torch.allclose(unfitted, whole, atol=1e-3)
 
 
 def test_resynthesis_offset_moves_the_latent(loaded):

@@ -140,18 +140,16 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
 
     The input is read twice (the IF mask needs its loudest moment first), its frames encoded on
     the resynthesis grid as they come (model.grid.encode_stream), each chunk's latent fitted to
-    its frames (and its samples, from a third read in step with the second, when the fit's audio
-    term is on: model.grid.FIT_AUDIO_STEPS); the latents (D floats every 11 frames) are all that
+    its frames; the latents (D floats every 11 frames) are all that
     is kept; they decode lazily into one segmented inverse with one running phase
     (spectral.long), as generation.resynth does on a whole array."""
     import numpy as np
     import soxr
 
-    import distill.model.grid as grid
     from distill.audio.read import iter_mono_blocks
     from distill.generation.frames import DecodedFrames
     from distill.generation.resynth import resynthesis_hop
-    from distill.model.grid import audio_windows, encode_stream
+    from distill.model.grid import encode_stream
     from distill.spectral.long import LongAnalysis, iter_synthesize_long
 
     spectral, stats = loaded.metadata.spectral, loaded.metadata.stats
@@ -166,10 +164,6 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         stats,
         spectral,
         hop=hop,
-        # the fit's audio term (when on): each chunk's own samples, from a third read
-        windows=audio_windows(iter_mono_blocks(in_file, spectral.sample_rate), spectral, hop)
-        if grid.FIT_AUDIO_STEPS
-        else None,
     )
     offset = loaded.slider_offset(values)
     if offset is not None:

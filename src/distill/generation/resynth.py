@@ -56,9 +56,7 @@ def resynthesize(
     device = next(model.parameters()).device
     spec = stats.normalize(analyze(audio, spectral)).to(device)
     hop = resynthesis_hop(model.config.frames)
-    latents, _ = encode_grid(
-        model, spec, stats, spectral, fit_steps=fit_steps, hop=hop, audio=audio
-    )
+    latents, _ = encode_grid(model, spec, stats, spectral, fit_steps=fit_steps, hop=hop)
     if offset is not None:
         latents = latents + offset.to(latents)
     frames = DecodedFrames(model, latents, hop=hop)

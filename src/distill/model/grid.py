@@ -11,19 +11,19 @@ Both fit each chunk's μ to the chunk before returning it (`fit_latents`): the e
 one-pass guess, and a few gradient steps through the decoder find a latent it decodes closer to
 the sound, its attacks first. Held-out resynthesis, 15-minute models (BENCHMARKS.md, "Fidelity",
 rounds 4 and 5): drums 1.897 → 1.528 MR-STFT, notes 1.170 → 1.021, textures 1.689 → 1.591 with the
-first settings; 1.418 → 1.359 on drums and 1.000 → 0.981 on notes with the present ones. Given
-the chunks' audio, the fit's last steps also compare the sound itself (FIT_AUDIO_STEPS).
+first settings; 1.418 → 1.359 on drums and 1.000 → 0.981 on notes with the present ones; drums
+1.319 → 1.229 and notes 1.035 → 0.936 once it also weighed the bands by their loudness
+(FIT_CONVERGENCE, round 12).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-import numpy as np
 import torch
 
-from distill.model.loss import AudioDistance, ReconLossConfig, STFTLossConfig, magnitude_weights
+from distill.model.loss import ReconLossConfig, magnitude_convergence, magnitude_weights
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
@@ -47,18 +47,14 @@ FIT_PULL = 0.01
 # dB, 11.2 ms unfitted). Weighted by 8: 1.528, 4.0 dB, 5.5 ms; notes 1.086 → 1.021. By 16 at the
 # rate of 0.2: drums 1.359, 2.4 dB (8: 1.377, 2.6 dB); 32 gave no more (at 0.1: 1.376 vs 1.370).
 FIT_LOUD_FRAMES = 16.0
-# Given each chunk's audio, the fit's last FIT_AUDIO_STEPS steps add FIT_AUDIO_WEIGHT × the
-# training loss's audio term (model.loss.AudioDistance: the decoding through the differentiable
-# inverse, MR-STFT against the chunk's own samples). The spectrogram terms alone settle where the
-# log spectrum is close on average and the sound is not: held-out drums of a 15-minute model
-# 1.319 → 1.259 MR-STFT (BENCHMARKS.md "Fidelity", round 11). With the audio term on all 50 steps
-# 1.261, at weight 1 for 15 extra steps 1.260; with the audio term alone in those steps 1.382:
-# the spectrogram terms keep it honest. One audio step costs ≈ 17 ms per chunk on 2 CPU threads,
-# so 15 of them make a long resynthesis ~5× slower (a 60 s input: 149 s instead of 30 s) and the
-# model report and the test suite twice as long: off (0 steps) until it is cheaper; 15 is the
-# measured setting.
-FIT_AUDIO_STEPS = 0
-FIT_AUDIO_WEIGHT = 0.5
+# Plus FIT_CONVERGENCE × the spectral convergence of the linear band magnitudes (loss.
+# magnitude_convergence): the log L1 counts a band 60 dB down as much as the loudest, and the fit
+# settled where the log spectrum was close on average and the loud bands were not. Held-out, the
+# round-11 15-minute models (BENCHMARKS.md "Fidelity", round 12): drums 1.319 → 1.229, notes
+# 1.035 → 0.936, textures 1.654 → 1.572 at 4 (2: 1.234, 0.946, 1.583; 8: 1.232, 0.944, 1.591;
+# 16: drums 1.266), on every step, at no measurable cost. On squared magnitudes it did worse than
+# none (notes 1.063 at 2), on their square roots less well (drums 1.240, notes 0.956).
+FIT_CONVERGENCE = 4.0
 
 
 def chunk_count(n_frames: int, width: int, hop: int) -> int:
@@ -94,15 +90,13 @@ def fit_latents(
     sigma: torch.Tensor,
     stats: ChannelStats,
     steps: int = FIT_STEPS,
-    audio: torch.Tensor | None = None,
-    spectral: SpectralConfig | None = None,
 ) -> torch.Tensor:
     """(B, 2, M, W) normalized chunks and their encoder (μ, σ), each (B, D) → fitted latents (B, D).
 
     Minimizes, for each chunk on its own, the training loss's spectrogram terms (L1 on the log
-    magnitude, magnitude-weighted L1 on the IF) of its decoding, plus FIT_PULL · mean(((z − μ)/σ)²).
-    With `audio` (B, chunk samples), each chunk's own samples, and the `spectral` config, the last
-    FIT_AUDIO_STEPS steps add the audio term. The chunks' losses are summed, not averaged, so each
+    magnitude, its frames weighted by level, magnitude-weighted L1 on the IF) of its decoding, plus
+    FIT_CONVERGENCE × the spectral convergence of its linear band magnitudes and
+    FIT_PULL · mean(((z − μ)/σ)²). The chunks' losses are summed, not averaged, so each
     latent's gradient, and Adam's per-coordinate step, is the same whatever else is in the batch.
     The model's weights are not touched (only the latents' gradients are computed).
     """
@@ -116,20 +110,19 @@ def fit_latents(
     anchor, spread = mu.detach().float(), sigma.detach().float().clamp(min=1e-6)
     z = anchor.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=FIT_LEARNING_RATE)
-    sound = None
-    if audio is not None and FIT_AUDIO_STEPS > 0:
-        if spectral is None:
-            raise ValueError("fitting to audio needs the spectral config")
-        sound = AudioDistance(STFTLossConfig(), spectral, stats)
     with torch.enable_grad():
-        for step in range(steps):
+        for _ in range(steps):
             decoded = model.decode(z).float()
             mag = ((decoded[:, MAG] - target[:, MAG]).abs() * frame_weights).mean(dim=(1, 2))
             inst_freq = (weights * (decoded[:, IF] - target[:, IF]).abs()).mean(dim=(1, 2))
             pull = ((z - anchor) / spread).square().mean(dim=1)
-            per_chunk = recon.mag_weight * mag + recon.if_weight * inst_freq + FIT_PULL * pull
-            if sound is not None and step >= steps - FIT_AUDIO_STEPS:
-                per_chunk = per_chunk + FIT_AUDIO_WEIGHT * sound.each(decoded, audio)
+            convergence = magnitude_convergence(decoded, target, stats)
+            per_chunk = (
+                recon.mag_weight * mag
+                + recon.if_weight * inst_freq
+                + FIT_CONVERGENCE * convergence
+                + FIT_PULL * pull
+            )
             (z.grad,) = torch.autograd.grad(per_chunk.sum(), z)
             optimizer.step()
     return z.detach().to(mu.dtype)
@@ -140,44 +133,12 @@ def _encode_batch(
     chunks: torch.Tensor,
     stats: ChannelStats,
     fit_steps: int,
-    audio: torch.Tensor | None = None,
-    spectral: SpectralConfig | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 2, M, W) normalized chunks (and their audio) → (fitted μ, σ), each (B, D) float32."""
+    """(B, 2, M, W) normalized chunks → (fitted μ, σ), each (B, D) float32."""
     mu, logvar = model.encode(chunks)
     sigma = torch.exp(0.5 * logvar.float())
-    fitted = fit_latents(model, chunks, mu.float(), sigma, stats, fit_steps, audio, spectral)
+    fitted = fit_latents(model, chunks, mu.float(), sigma, stats, fit_steps)
     return fitted, sigma
-
-
-def audio_windows(
-    blocks: Iterable[np.ndarray | torch.Tensor], spectral: SpectralConfig, hop: int
-) -> Iterator[torch.Tensor]:
-    """Each chunk's own samples on a grid of `hop` frames: chunk c's window is the
-    spectral.chunk_samples samples from c · hop · hop_length, the samples its frames are centred
-    on (zeros past the end). Reads `blocks` (consecutive mono pieces at spectral.sample_rate) as
-    it goes; after their end it yields zero-padded windows for as long as it is asked."""
-    width, step = spectral.chunk_samples, hop * spectral.hop_length
-    buffer = np.zeros(0, dtype=np.float32)  # from the next window's first sample on
-    for block in blocks:
-        buffer = np.concatenate([buffer, np.asarray(block, dtype=np.float32).reshape(-1)])
-        while len(buffer) >= width:
-            yield torch.from_numpy(buffer[:width].copy())
-            buffer = buffer[step:]
-    while True:
-        window = np.zeros(width, dtype=np.float32)
-        window[: min(width, len(buffer))] = buffer[:width]
-        yield torch.from_numpy(window)
-        buffer = buffer[step:]
-
-
-def _next_windows(
-    windows: Iterator[torch.Tensor] | None, count: int, device: torch.device
-) -> torch.Tensor | None:
-    """The next `count` chunks' samples (count, chunk samples) from `windows`, or None."""
-    if windows is None:
-        return None
-    return torch.stack([next(windows) for _ in range(count)]).to(device)
 
 
 @torch.no_grad()
@@ -188,14 +149,12 @@ def encode_grid(
     spectral: SpectralConfig,
     fit_steps: int = FIT_STEPS,
     hop: int | None = None,
-    audio: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, 2, M, N) normalized frames → (μ, σ) of each chunk on the grid, each (n_chunks, D).
 
     The last chunk is padded with silent frames (what the model saw after a short file's end).
-    μ is fitted to each chunk (`fit_latents`, `fit_steps` steps; 0 = the encoder's μ as it is),
-    to the chunk's own samples too where `audio` (T,), the signal the frames were made from, is
-    given. `hop`: frames between chunks (default: the grid's, chunk_hop).
+    μ is fitted to each chunk (`fit_latents`, `fit_steps` steps; 0 = the encoder's μ as it is).
+    `hop`: frames between chunks (default: the grid's, chunk_hop).
     """
     width = model.config.frames
     hop = hop or chunk_hop(width)
@@ -207,20 +166,10 @@ def encode_grid(
         padded[:, channel] = value
     padded[..., :n_frames] = spec
     chunks = padded[0].unfold(-1, width, hop).permute(2, 0, 1, 3)  # (n_chunks, 2, M, W)
-    windows = None
-    if audio is not None and FIT_AUDIO_STEPS > 0:  # cut batch by batch, as encode_stream does
-        windows = audio_windows([audio.reshape(-1).cpu().numpy()], spectral, hop)
     mus, sigmas = [], []
     for start in range(0, n_chunks, ENCODE_BATCH):
         batch = chunks[start : start + ENCODE_BATCH].contiguous()
-        mu, sigma = _encode_batch(
-            model,
-            batch,
-            stats,
-            fit_steps,
-            _next_windows(windows, len(batch), spec.device),
-            spectral,
-        )
+        mu, sigma = _encode_batch(model, batch, stats, fit_steps)
         mus.append(mu)
         sigmas.append(sigma)
     return torch.cat(mus), torch.cat(sigmas)
@@ -234,12 +183,9 @@ def encode_stream(
     spectral: SpectralConfig,
     fit_steps: int = FIT_STEPS,
     hop: int | None = None,
-    windows: Iterator[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """encode_grid over frames that arrive as consecutive (2, M, n) normalized segments: the
-    same (μ, σ), holding one segment and one batch of chunks at a time, whatever the length.
-    `windows`: the chunks' own samples, in order (`audio_windows` of the signal on this grid),
-    as encode_grid's `audio`."""
+    same (μ, σ), holding one segment and one batch of chunks at a time, whatever the length."""
     width = model.config.frames
     hop = hop or chunk_hop(width)
     device = next(model.parameters()).device
@@ -250,8 +196,7 @@ def encode_stream(
 
     def encode(final: bool = False) -> None:
         if batch and (final or len(batch) == ENCODE_BATCH):
-            audio = _next_windows(windows, len(batch), device)
-            mu, sigma = _encode_batch(model, torch.stack(batch), stats, fit_steps, audio, spectral)
+            mu, sigma = _encode_batch(model, torch.stack(batch), stats, fit_steps)
             mus.append(mu)
             sigmas.append(sigma)
             batch.clear()

@@ -143,11 +143,27 @@ def magnitude_weights(target: torch.Tensor, stats: ChannelStats) -> torch.Tensor
     return magnitude / magnitude.mean(dim=(1, 2), keepdim=True).clamp(min=1e-12)
 
 
+def magnitude_convergence(
+    prediction: torch.Tensor, target: torch.Tensor, stats: ChannelStats
+) -> torch.Tensor:
+    """(B,) spectral convergence ‖P − T‖ / ‖T‖ of each item's *linear* band magnitudes, from
+    normalized (B, 2, M, N) prediction and target: the L1 on the log magnitude counts a band 60
+    dB down as much as the loudest; this counts the bands by how loud they are, as the ear and
+    MR-STFT do. Both are scaled by the target's peak before exponentiating (no overflow; the ratio
+    does not change)."""
+    log_target = target[:, MAG] * stats.std[MAG] + stats.mean[MAG]
+    log_prediction = prediction[:, MAG] * stats.std[MAG] + stats.mean[MAG]
+    peak = log_target.amax(dim=(1, 2), keepdim=True)
+    linear_target = torch.exp(log_target - peak).flatten(1)
+    linear_prediction = torch.exp(log_prediction - peak).flatten(1)
+    norm = linear_target.norm(dim=1).clamp(min=1e-12)
+    return (linear_prediction - linear_target).norm(dim=1) / norm
+
+
 class AudioDistance:
     """The audio term: normalized (B, 2, M, N) spectrograms through the representation's own
     differentiable inverse (the NNLS and phase steps `config` names), then MR-STFT against target
-    audio. Training takes it over a batch (`batch`); the latent fit per chunk (`each`), so each
-    chunk's value, and its latent's gradient, does not depend on the others in its batch."""
+    audio, one value for a batch."""
 
     def __init__(
         self, config: STFTLossConfig, spectral: SpectralConfig, stats: ChannelStats
@@ -175,14 +191,6 @@ class AudioDistance:
         """One value for the batch (spectral convergence over all of it, as auraloss has it)."""
         audio = self.rebuild(prediction, target_audio.shape[-1])
         return self.mrstft(audio[:, None], target_audio[:, None].float())
-
-    def each(self, prediction: torch.Tensor, target_audio: torch.Tensor) -> torch.Tensor:
-        """(B,) values, one per item."""
-        audio = self.rebuild(prediction, target_audio.shape[-1])[:, None]
-        target = target_audio[:, None].float()
-        return torch.stack(
-            [self.mrstft(audio[i : i + 1], target[i : i + 1]) for i in range(len(audio))]
-        )
 
 
 class VAELoss:
