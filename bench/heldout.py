@@ -175,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         help="MR-STFT loss weight (default: LossConfig's)",
     )
     parser.add_argument(
+        "--convergence-weight",
+        type=float,
+        default=None,
+        help="band-magnitude convergence weight in the training loss (default: LossConfig's)",
+    )
+    parser.add_argument(
         "--stft-items",
         type=int,
         default=None,
@@ -202,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.stft_items is not None:
         loss = dataclasses.replace(
             loss, stft=dataclasses.replace(loss.stft, max_items=args.stft_items)
+        )
+    if args.convergence_weight is not None:
+        loss = dataclasses.replace(
+            loss,
+            recon=dataclasses.replace(loss.recon, convergence_weight=args.convergence_weight),
         )
     if args.if_weight is not None:
         loss = dataclasses.replace(

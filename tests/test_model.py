@@ -197,6 +197,27 @@ def test_every_component_is_finite_and_non_negative(real_batch, progress):
         assert (values["stft"] > 0) == (progress >= 0.25)
 
 
+def test_band_convergence_enters_the_total_at_its_weight(real_batch):
+    """recon.convergence_weight × magnitude_convergence (mean over the batch) is in the total,
+    and reported as "conv" whatever its weight."""
+    from distill.model.loss import ReconLossConfig, magnitude_convergence
+
+    target, audio, stats = real_batch
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8)).eval()
+    with torch.no_grad():
+        prediction, mu, logvar = model(target)
+    totals = {}
+    for weight in (0.0, 0.5):
+        config = LossConfig(recon=ReconLossConfig(convergence_weight=weight))
+        terms = VAELoss(config, SPECTRAL, stats)(prediction, target, audio, mu, logvar, 0.0)
+        expected = magnitude_convergence(prediction, target, stats).mean()
+        torch.testing.assert_close(terms.convergence, expected)
+        assert terms.as_floats()["conv"] > 0
+        totals[weight] = terms.total
+    torch.testing.assert_close(totals[0.5] - totals[0.0], 0.5 * expected)
+
+
 def test_audio_loss_trains_both_channels(real_batch):
     target, audio, stats = real_batch
     loss = VAELoss(LossConfig(stft=STFTLossConfig(max_items=2)), SPECTRAL, stats)

@@ -28,7 +28,7 @@ from distill.training.session import loss_for, resume, train
 
 SPECTRAL = SpectralConfig(chunk_seconds=0.5)
 TINY = TINY_TRAINING  # conftest: a 0.5 s chunk, a tiny VAE, seconds per run
-COMPONENTS = ("total", "stft", "mag", "if", "kl")
+COMPONENTS = ("total", "stft", "mag", "if", "conv", "kl")
 REAL_VALIDATE = loop.Trainer.validate  # before any test patches it
 
 

@@ -314,7 +314,7 @@ class Trainer:
         return {
             f"val_{k}": v / count
             for k, v in sums.items()
-            if k in ("total", "stft", "mag", "if", "kl")
+            if k in ("total", "stft", "mag", "if", "conv", "kl")
         }
 
     # -- the loop ---------------------------------------------------------------------------
@@ -377,7 +377,7 @@ class Trainer:
                 )
             return
         state.nonfinite_in_a_row = 0
-        for key in ("total", "stft", "mag", "if", "kl", "grad_norm"):
+        for key in ("total", "stft", "mag", "if", "conv", "kl", "grad_norm"):
             state.sums[key] = state.sums.get(key, 0.0) + record[key] * batch
         state.sums["items"] = state.sums.get("items", 0) + batch
 
@@ -385,7 +385,7 @@ class Trainer:
         cfg, state = self.config, self.state
         items = max(1.0, state.sums.get("items", 0.0))
         record = {"kind": "epoch", "epoch": epoch + 1, "step": state.global_step}
-        for key in ("total", "stft", "mag", "if", "kl", "grad_norm"):
+        for key in ("total", "stft", "mag", "if", "conv", "kl", "grad_norm"):
             record[f"train_{key}"] = state.sums.get(key, 0.0) / items
         progress = state.progress
         record |= {

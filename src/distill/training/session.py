@@ -252,7 +252,8 @@ def summary_lines(
         f"(ramp {stft.ramp_fraction:.0%}, ≤{stft.max_items} chunks/batch, resolutions "
         f"fft {list(stft.fft_sizes)} hop {list(stft.hop_sizes)} win {list(stft.win_lengths)}); "
         f"magnitude L1 ×{loss.recon.weight * loss.recon.mag_weight:g}; IF L1 "
-        f"×{loss.recon.weight * loss.recon.if_weight:g} (magnitude-weighted); KL β→"
+        f"×{loss.recon.weight * loss.recon.if_weight:g} (magnitude-weighted); band-magnitude "
+        f"convergence ×{loss.recon.weight * loss.recon.convergence_weight:g}; KL β→"
         f"{loss.kl.beta_max:g} over {loss.kl.warmup_fraction:.0%}, free bits "
         f"{loss.kl.free_bits:g} nats/dim",
         f"model: ConvVAE {params / 1e6:.1f} M parameters, latent {spec.model.latent_dim}, "
