@@ -27,6 +27,7 @@ LOSS_PANELS = (
     ("stft", "MR-STFT (audio)"),
     ("mag", "magnitude"),
     ("if", "instantaneous frequency"),
+    ("conv", "loud bands (convergence)"),
     ("kl", "KL (latent)"),
 )
 PANEL_SIZE = (330, 210)  # pixels, one loss component

@@ -23,7 +23,7 @@ log = logging.getLogger("distill.ui")
 
 MAX_MESSAGES = 200  # lines of the training's log kept for the page
 CANCEL_REASON = "cancelled in the web page"
-_CHARTED = ("total", "stft", "mag", "if", "kl", "skipped")  # step record keys kept
+_CHARTED = ("total", "stft", "mag", "if", "conv", "kl", "skipped")  # step record keys kept
 
 
 class TrainingBusyError(UserError):

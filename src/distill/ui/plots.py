@@ -33,6 +33,7 @@ LOSS_LINES = {
     "MR-STFT": ("stft", (79, 195, 247)),
     "magnitude": ("mag", (129, 199, 132)),
     "IF": ("if", (255, 183, 77)),
+    "loud bands": ("conv", (240, 98, 146)),
     "KL": ("kl", (186, 104, 200)),
 }
 VALIDATION = ("validation total", "val_total", (255, 112, 67))
