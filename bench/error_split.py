@@ -3,7 +3,7 @@
     python bench/error_split.py MODEL.distill DIR [--threads 2]
 
 For every audio file in DIR, the model's spectrogram is what `distill resynth` decodes (each
-chunk's latent fitted to its frames and samples, model.grid), read back as one (log magnitude,
+chunk's latent fitted to its frames, model.grid), read back as one (log magnitude,
 IF) spectrogram over the whole file. Each column puts the file's true values into one part of
 that spectrogram, inverts it with the product's inverse and scores the MR-STFT distance to the
 original (lower is better):

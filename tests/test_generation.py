@@ -255,8 +255,8 @@ class IdentityVAE(torch.nn.Module):
 
 
 def test_resynthesis_through_an_identity_model_is_the_representation_round_trip():
-    """The grid, its weights and the one inverse over the file lose nothing. Without the fit: with
-    it, the audio term would move the identity's "latents" (the frames) to sound closer still."""
+    """The grid, its weights and the one inverse over the file lose nothing. Without the fit: the
+    identity's "latents" are the frames themselves, there is nothing to fit."""
     cfg = SpectralConfig(chunk_seconds=0.5)
     audio = np.concatenate([synth.pluck(196, 0.7, rng=3), synth.bell(523, 1.1), synth.kick(0.4)])
     x = torch.from_numpy(audio.astype(np.float32))

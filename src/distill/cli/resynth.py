@@ -140,9 +140,9 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
 
     The input is read twice (the IF mask needs its loudest moment first), its frames encoded on
     the resynthesis grid as they come (model.grid.encode_stream), each chunk's latent fitted to
-    its frames; the latents (D floats every 11 frames) are all that
-    is kept; they decode lazily into one segmented inverse with one running phase
-    (spectral.long), as generation.resynth does on a whole array."""
+    its frames; the latents (D floats every 11 frames) are all that is kept; they decode lazily
+    into one segmented inverse with one running phase (spectral.long), as generation.resynth does
+    on a whole array."""
     import numpy as np
     import soxr
 

@@ -141,13 +141,20 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> t
     return torch.clamp(per_dim.mean(dim=0), min=free_bits).sum()
 
 
+def log_magnitude(spec: torch.Tensor, stats: ChannelStats) -> torch.Tensor:
+    """(B, M, N) natural-log magnitude of normalized (B, 2, M, N) spectrograms: the magnitude
+    channel of stats.denormalize, without de-normalizing the IF (the latent fit calls it every
+    step)."""
+    return spec[:, MAG] * stats.std[MAG] + stats.mean[MAG]
+
+
 def magnitude_weights(target: torch.Tensor, stats: ChannelStats) -> torch.Tensor:
     """(B, M, N) weights ≥ 0 with mean 1 per item, from the target's *linear* magnitude.
 
     De-normalized before exponentiating: weights computed from the zero-mean normalized channel
     changed sign in an earlier design and drove the IF term negative.
     """
-    log_mag = target[:, MAG] * stats.std[MAG] + stats.mean[MAG]
+    log_mag = log_magnitude(target, stats)
     magnitude = torch.exp(log_mag - log_mag.amax(dim=(1, 2), keepdim=True))  # ≤ 1, no overflow
     return magnitude / magnitude.mean(dim=(1, 2), keepdim=True).clamp(min=1e-12)
 
@@ -161,8 +168,7 @@ def magnitude_convergence(
     MR-STFT do. Both are scaled by the target's peak before exponentiating (the ratio does not
     change), and a prediction more than e^20 over that peak counts as e^20 (a wild, untrained
     prediction stays finite; the log L1 brings it down)."""
-    log_target = target[:, MAG] * stats.std[MAG] + stats.mean[MAG]
-    log_prediction = prediction[:, MAG] * stats.std[MAG] + stats.mean[MAG]
+    log_target, log_prediction = log_magnitude(target, stats), log_magnitude(prediction, stats)
     peak = log_target.amax(dim=(1, 2), keepdim=True)
     linear_target = torch.exp(log_target - peak).flatten(1)
     linear_prediction = torch.exp((log_prediction - peak).clamp(max=20.0)).flatten(1)
