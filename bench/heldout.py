@@ -181,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         help="band-magnitude convergence weight in the training loss (default: LossConfig's)",
     )
     parser.add_argument(
+        "--loud-frames",
+        type=float,
+        default=None,
+        help="loud-frame emphasis of the training loss's log-magnitude L1 (default: LossConfig's)",
+    )
+    parser.add_argument(
         "--stft-items",
         type=int,
         default=None,
@@ -213,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         loss = dataclasses.replace(
             loss,
             recon=dataclasses.replace(loss.recon, convergence_weight=args.convergence_weight),
+        )
+    if args.loud_frames is not None:
+        loss = dataclasses.replace(
+            loss, recon=dataclasses.replace(loss.recon, loud_frames=args.loud_frames)
         )
     if args.if_weight is not None:
         loss = dataclasses.replace(

@@ -218,6 +218,34 @@ def test_band_convergence_enters_the_total_at_its_weight(real_batch):
     torch.testing.assert_close(totals[0.5] - totals[0.0], 0.5 * expected)
 
 
+def test_loud_frames_weigh_the_magnitude_error_by_level_at_the_same_scale(real_batch):
+    """recon.loud_frames: a frame's log-magnitude error counts 1 + k × its level / the chunk's
+    mean, over 1 + k. An error spread evenly costs what it does unweighted; the same error at a
+    kick's attack costs more than in its tail."""
+    from distill.model.loss import ReconLossConfig
+
+    target, audio, stats = real_batch
+    mu, logvar = torch.zeros(len(target), 8), torch.zeros(len(target), 8)
+
+    def mag_term(prediction, loud):
+        config = LossConfig(recon=ReconLossConfig(loud_frames=loud))
+        return float(VAELoss(config, SPECTRAL, stats)(prediction, target, audio, mu, logvar, 0).mag)
+
+    even = target.clone()
+    even[:, MAG] += 0.5
+    assert mag_term(even, 16.0) == pytest.approx(mag_term(even, 0.0), rel=1e-5)
+    kick = target[5:6]  # synth.kick: its attack is the chunk's loudest frame
+    level = kick[0, MAG].mean(dim=0)
+    loud, quiet = int(level.argmax()), int(level.argmin())
+    costs = {}
+    for frame in (loud, quiet):
+        wrong = target.clone()
+        wrong[5, MAG, :, frame] += 1.0
+        costs[frame] = (mag_term(wrong, 16.0), mag_term(wrong, 0.0))
+    assert costs[loud][1] == pytest.approx(costs[quiet][1], rel=1e-5)  # unweighted: equal
+    assert costs[loud][0] > 3 * costs[quiet][0], costs
+
+
 def test_audio_loss_trains_both_channels(real_batch):
     target, audio, stats = real_batch
     loss = VAELoss(LossConfig(stft=STFTLossConfig(max_items=2)), SPECTRAL, stats)

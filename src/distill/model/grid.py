@@ -23,7 +23,12 @@ from collections.abc import Iterable
 
 import torch
 
-from distill.model.loss import ReconLossConfig, magnitude_convergence, magnitude_weights
+from distill.model.loss import (
+    ReconLossConfig,
+    frame_weights,
+    magnitude_convergence,
+    magnitude_weights,
+)
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.normalize import ChannelStats
@@ -105,15 +110,14 @@ def fit_latents(
     recon = ReconLossConfig()
     target = chunks.float()
     weights = magnitude_weights(target, stats)
-    level = weights.mean(dim=1, keepdim=True)  # (B, 1, N): each frame's mean linear magnitude
-    frame_weights = 1 + FIT_LOUD_FRAMES * level / level.mean(dim=2, keepdim=True).clamp(min=1e-12)
+    loud = frame_weights(weights, FIT_LOUD_FRAMES)
     anchor, spread = mu.detach().float(), sigma.detach().float().clamp(min=1e-6)
     z = anchor.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=FIT_LEARNING_RATE)
     with torch.enable_grad():
         for _ in range(steps):
             decoded = model.decode(z).float()
-            mag = ((decoded[:, MAG] - target[:, MAG]).abs() * frame_weights).mean(dim=(1, 2))
+            mag = ((decoded[:, MAG] - target[:, MAG]).abs() * loud).mean(dim=(1, 2))
             inst_freq = (weights * (decoded[:, IF] - target[:, IF]).abs()).mean(dim=(1, 2))
             pull = ((z - anchor) / spread).square().mean(dim=1)
             convergence = magnitude_convergence(decoded, target, stats)
