@@ -64,7 +64,9 @@ class ReconLossConfig:
     # level), over 1 + loud_frames so that the term keeps its scale (frame_weights), as the
     # latent fit weighs its frames: every frame alike spent the model on the tails. Held-out
     # after 300 epochs (BENCHMARKS.md "Fidelity", round 13), 0 → 4: drums seed 0 1.229 → 1.214
-    # (16: 1.219, 32: 1.225), seed 1 1.254 → 1.245 (at 16); training files 1.43 → 1.38.
+    # (16: 1.219, 32: 1.225), seed 1 1.254 → 1.245 (at 16); training files 1.43 → 1.38. Notes pay
+    # a little (0.912 → 0.926, 0.911 → 0.921: a note's loud frames are its sustain, not its
+    # release); they stay well inside their target, the drums did not.
     loud_frames: float = 4.0
 
 
