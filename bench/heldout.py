@@ -17,7 +17,6 @@ the two peaks) (+ details).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import subprocess
 import sys
@@ -143,6 +142,16 @@ def _setting(text: str) -> tuple[str, object]:
     return name.strip(), value
 
 
+# Command-line flags that set one LossConfig field: flag → (section, field).
+LOSS_FLAGS = {
+    "stft_weight": ("stft", "weight"),
+    "stft_items": ("stft", "max_items"),
+    "convergence_weight": ("recon", "convergence_weight"),
+    "loud_frames": ("recon", "loud_frames"),
+    "if_weight": ("recon", "if_weight"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path)
@@ -206,28 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    loss = LossConfig()
-    if args.stft_weight is not None:
-        loss = dataclasses.replace(
-            loss, stft=dataclasses.replace(loss.stft, weight=args.stft_weight)
-        )
-    if args.stft_items is not None:
-        loss = dataclasses.replace(
-            loss, stft=dataclasses.replace(loss.stft, max_items=args.stft_items)
-        )
-    if args.convergence_weight is not None:
-        loss = dataclasses.replace(
-            loss,
-            recon=dataclasses.replace(loss.recon, convergence_weight=args.convergence_weight),
-        )
-    if args.loud_frames is not None:
-        loss = dataclasses.replace(
-            loss, recon=dataclasses.replace(loss.recon, loud_frames=args.loud_frames)
-        )
-    if args.if_weight is not None:
-        loss = dataclasses.replace(
-            loss, recon=dataclasses.replace(loss.recon, if_weight=args.if_weight)
-        )
+    loss_settings = LossConfig().to_dict()
+    for flag, (section, field) in LOSS_FLAGS.items():
+        if getattr(args, flag) is not None:
+            loss_settings[section][field] = getattr(args, flag)
+    loss = LossConfig.from_dict(loss_settings)
     root = args.data_dir.resolve()
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     if args.heldout_dir is not None:
