@@ -152,6 +152,17 @@ LOSS_FLAGS = {
 }
 
 
+def _loss_setting(text: str) -> tuple[tuple[str, str], object]:
+    """ "stft.hop_sizes=120,240,50" → (("stft", "hop_sizes"), [120, 240, 50]), for --loss.
+
+    A preset's own fields win over these (kl.beta_max, kl.warmup_fraction, stft.start_fraction:
+    set them with --kl-beta-max or --set)."""
+    name, _, raw = text.partition("=")
+    section, _, field = name.partition(".")
+    values = [json.loads(v) for v in raw.split(",")]
+    return (section, field), values if "," in raw else values[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path)
@@ -208,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         "--kl-beta-max", type=float, default=None, help="KL weight after warm-up (default: preset)"
     )
     parser.add_argument(
+        "--loss",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="any LossConfig field, e.g. stft.hop_sizes=120,240,50 (repeatable; the preset's "
+        "kl_beta_max, kl_warmup_fraction and stft_start_fraction win: use --set for those)",
+    )
+    parser.add_argument(
         "--via-cli",
         action="store_true",
         help="resynthesize the held-out files through the `distill resynth` command",
@@ -219,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     for flag, (section, field) in LOSS_FLAGS.items():
         if getattr(args, flag) is not None:
             loss_settings[section][field] = getattr(args, flag)
+    for text in args.loss:
+        (section, field), value = _loss_setting(text)
+        if field not in loss_settings.get(section, {}):
+            parser.error(f"--loss {text}: no LossConfig field {section}.{field}")
+        loss_settings[section][field] = value
     loss = LossConfig.from_dict(loss_settings)
     root = args.data_dir.resolve()
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
