@@ -197,7 +197,9 @@ class Progress:
 
     Each pass's share of the time was measured on a 3 min 16 s input through a 15-minute model of
     the default size (2 threads): 0.7 s to find the loudest moment, 93 s to read, encode and fit
-    the latents on the resynthesis grid (model.grid.fit_latents, 1 663 chunks), 7.0 s to render.
+    the latents on the resynthesis grid (model.grid.fit_latents, 1 663 chunks), 7.0 s to render
+    (50 fit steps; at 75, with channels-last convolutions, all of it takes ~1.25× as long and the
+    fit's share is the same).
     The time left is the time so far × (1 − share done) ÷ share done. A line at most every 10 s
     (one line rewritten in place on a terminal); nothing for inputs under a minute in a pipe.
     """

@@ -14,7 +14,7 @@ import torch
 
 from distill.controls.analysis import analyze_controls, chunk_batches
 from distill.controls.corpus import CorpusMemory, build_corpus_memory
-from distill.model.file import ModelMetadata, save_model_file
+from distill.model.file import ModelMetadata, for_decoding, save_model_file
 from distill.model.vae import ConvVAE, build
 from distill.training.data import TrainingData
 from distill.training.loop import LoopState, TrainResult
@@ -40,7 +40,7 @@ def package_model(
     ):
         say("warning: weights are not finite; no model file written")
         return None
-    model.to(device)
+    model = for_decoding(model.to(device))
     metadata = _metadata(spec, data, state, result, _controls(model, spec, data, say))
     corpus = _corpus(model, spec, data, say)
     if corpus is not None:
