@@ -317,3 +317,31 @@ def test_a_sample_pack_has_sortable_names_one_shots_and_a_pack_sidecar(tiny_mode
         audio, rate = sf.read(out / name)
         assert len(audio) < 1.5 * rate  # one event, cut at its decay (the sounds are 0.9 s)
         assert np.isclose(np.abs(audio).max(), 10 ** (-1 / 20), atol=2e-3)  # levelled
+
+
+def test_resynth_progress_counts_a_segment_once_it_is_fitted(monkeypatch, capsys):
+    """The estimate follows the fit, not the reading: a segment is read whole before its chunks
+    are fitted, so while it is fitted the share shown is the first read and the segments before."""
+    from distill.cli import resynth as resynth_cli
+
+    clock = iter(range(0, 10_000, 10))  # 10 s between calls: every tick prints a line
+    monkeypatch.setattr(resynth_cli.time, "monotonic", lambda: float(next(clock)))
+    progress = resynth_cli.Progress(seconds=60.0, sample_rate=100, model="m")  # 6 000 samples
+    capsys.readouterr()
+
+    def analysis():  # as spectral.LongAnalysis: read once for the peak, then again by segments
+        for _ in progress.counted([np.zeros(600)] * 10, "read"):
+            pass
+        second = progress.counted([np.zeros(600)] * 10, "read")
+        for count in (4, 4, 2):  # segments of 2 400, 2 400 and 1 200 samples, 10 per frame
+            frames = sum(len(next(second)) for _ in range(count)) // 10
+            yield np.zeros((2, 1, frames))
+
+    shown = []  # the last share printed while each segment is being fitted, in %
+    for _ in progress.counted(analysis(), "fit", size=lambda s: s.shape[-1] * 10):
+        shown.append(int(capsys.readouterr().err.splitlines()[-1].split(" %")[0].split()[-1]))
+    for _ in progress.counted([np.zeros(6000)], "render"):
+        pass
+    fit = resynth_cli.Progress.SHARES["fit"][0]
+    assert shown == [1, round(100 * (0.007 + fit * 0.4)), round(100 * (0.007 + fit * 0.8))]
+    assert progress.share == pytest.approx(sum(s for v in progress.SHARES.values() for s in v))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import Annotated, ClassVar, TypeVar
 
 import typer
 
@@ -34,9 +34,7 @@ from distill.cli.common import (
 )
 from distill.errors import UserError
 
-if TYPE_CHECKING:
-    import numpy as np
-
+T = TypeVar("T")
 FORMATS = {f.suffix: f.name for f in EXPORT_FORMATS.values()}  # ".wav" → "wav"
 
 
@@ -158,9 +156,13 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         spectral,
     )
     hop = resynthesis_hop(loaded.model.config.frames)  # as generation.resynth
+    samples = spectral.hop_length
+    segments = progress.counted(
+        (stats.normalize(s) for s in analysis), "fit", size=lambda s: s.shape[-1] * samples
+    )
     latents, _ = encode_stream(
         loaded.model,
-        (stats.normalize(s) for s in analysis),
+        segments,
         stats,
         spectral,
         hop=hop,
@@ -195,17 +197,25 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
 class Progress:
     """How long a resynthesis will take, on stderr: the input is read twice, then rendered.
 
-    Each pass's share of the time was measured on a 3 min 16 s input through a 15-minute model of
-    the default size (2 threads): 0.7 s to find the loudest moment, 93 s to read, encode and fit
-    the latents on the resynthesis grid (model.grid.fit_latents, 1 663 chunks), 7.0 s to render
-    (50 fit steps; at 75, with channels-last convolutions, all of it takes ~1.25× as long and the
-    fit's share is the same).
+    Each stage's share of the time was measured on a 3 min 16 s input through a 15-minute model of
+    the default size (2 threads): 0.7 s to find the loudest moment (the first read), 93 s to
+    read again, encode and fit the latents on the resynthesis grid (model.grid.fit_latents, 1 663
+    chunks), 7.0 s to render (50 fit steps; at 75, with channels-last convolutions, all of it
+    takes ~1.25× as long and the fit's share is the same). The fit is counted by the frames it
+    has fitted, not by the samples read: a segment of ~22 s is read whole before its chunks are
+    fitted, and counting it when read put the estimate one segment ahead (a 60 s input stood at
+    "about 2 s left" for 9–12 s).
     The time left is the time so far × (1 − share done) ÷ share done. A line at most every 10 s
     (one line rewritten in place on a terminal); nothing for inputs under a minute in a pipe.
     """
 
-    # One share per pass of each stage, in order: the input is read twice.
-    SHARES: ClassVar[dict[str, tuple[float, ...]]] = {"read": (0.007, 0.925), "render": (0.068,)}
+    # One share per pass of each stage, in order: the input is read twice, the second time for
+    # the fit, which counts it.
+    SHARES: ClassVar[dict[str, tuple[float, ...]]] = {
+        "read": (0.007, 0.0),
+        "fit": (0.925,),
+        "render": (0.068,),
+    }
     EVERY_S = 10.0
 
     def __init__(self, seconds: float, sample_rate: int, model: str) -> None:
@@ -222,16 +232,25 @@ class Progress:
                 err=True,
             )
 
-    def counted(self, blocks: Iterable[np.ndarray], stage: str) -> Iterator[np.ndarray]:
-        """`blocks` passed through, their samples counted towards the estimate."""
+    def counted(
+        self, items: Iterable[T], stage: str, size: Callable[[T], int] = len
+    ) -> Iterator[T]:
+        """`items` passed through, each counted towards the estimate once the consumer is done
+        with it and asks for the next: `size(item)` samples of the input."""
         done = self.passes.get(stage, 0)
         self.passes[stage] = done + 1
-        base, share, seen = self.share, self.SHARES[stage][done], 0
-        for block in blocks:
-            yield block
-            seen += len(block)
+        share, seen = self.SHARES[stage][done], 0
+        if share == 0:  # a pass another stage counts
+            yield from items
+            return
+        base = None
+        for item in items:
+            if base is None:  # after what the first item needed (an earlier pass) has counted
+                base = self.share
+            yield item
+            seen += size(item)
             self._tick(base + share * min(1.0, seen / self.expected))
-        self.share = base + share
+        self.share = (self.share if base is None else base) + share
 
     def _tick(self, share: float) -> None:
         now = time.monotonic()
