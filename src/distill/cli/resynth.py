@@ -156,9 +156,11 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         spectral,
     )
     hop = resynthesis_hop(loaded.model.config.frames)  # as generation.resynth
-    samples = spectral.hop_length
+    samples_per_frame = spectral.hop_length
     segments = progress.counted(
-        (stats.normalize(s) for s in analysis), "fit", size=lambda s: s.shape[-1] * samples
+        (stats.normalize(s) for s in analysis),
+        "fit",
+        size=lambda s: s.shape[-1] * samples_per_frame,
     )
     latents, _ = encode_stream(
         loaded.model,
