@@ -202,11 +202,10 @@ class Progress:
     Each stage's share of the time was measured on a 3 min 16 s input through a 15-minute model of
     the default size (2 threads): 0.7 s to find the loudest moment (the first read), 93 s to
     read again, encode and fit the latents on the resynthesis grid (model.grid.fit_latents, 1 663
-    chunks), 7.0 s to render (50 fit steps; at 75, with channels-last convolutions, all of it
-    takes ~1.25× as long and the fit's share is the same). The fit is counted by the frames it
-    has fitted, not by the samples read: a segment of ~22 s is read whole before its chunks are
-    fitted, and counting it when read put the estimate one segment ahead (a 60 s input stood at
-    "about 2 s left" for 9–12 s).
+    chunks), 7.0 s to render (before channels-last convolutions made all of it ~10 % faster).
+    The fit is counted by the frames it has fitted, not by the samples read: a segment of ~22 s
+    is read whole before its chunks are fitted, and counting it when read put the estimate one
+    segment ahead (a 60 s input stood at "about 2 s left" for 9–12 s).
     The time left is the time so far × (1 − share done) ÷ share done. A line at most every 10 s
     (one line rewritten in place on a terminal); nothing for inputs under a minute in a pipe.
     """

@@ -41,12 +41,11 @@ ENCODE_BATCH = 16  # chunks per encoder/decoder call
 # models: drums 1.418 → 1.359, notes 1.000 → 0.981 with the loud frames at 16). The pull back to
 # the encoder's μ, in units of its σ, keeps the fit honest: without it the latent wandered where
 # the spectrogram error was lower but the sound worse (notes 1.131 against 1.086 with 0.01); at
-# 0.1 it held the latent so close that most of the gain was lost. With the loudness-weighted
-# bands (FIT_CONVERGENCE) 75 steps reach further than 50 on every material (round 14, in-process,
-# the round-13 models: drums 1.205 → 1.200, notes 0.925 → 0.922, textures 1.444 → 1.441; 100
-# steps no more). One 16-chunk step costs ≈ 18 ms on 2 CPU threads (channels-last, model.file):
-# a 60 s input resynthesizes in 47 s instead of 38 s with 50 steps before channels-last.
-FIT_STEPS = 75
+# 0.1 it held the latent so close that most of the gain was lost. 75 steps instead of 50 moved
+# held-out drums by −0.009 … +0.009 over ten models, −0.002 on average (round 14; notes and
+# textures −0.003 on one model each): the fit's own noise, not worth 1.5× the time. One 16-chunk
+# step costs ≈ 18 ms on 2 CPU threads (channels-last, model.file.for_decoding).
+FIT_STEPS = 50
 FIT_LEARNING_RATE = 0.2
 FIT_PULL = 0.01
 # The magnitude error of each frame counts 1 + FIT_LOUD_FRAMES × (its level / the chunk's mean
