@@ -322,6 +322,32 @@ def test_streamed_and_whole_resynthesis_fit_the_same_latents(loaded):
     assert not torch.allclose(unfitted, whole, atol=1e-3)
 
 
+@pytest.mark.parametrize("seconds", [2.9, 3.0])
+def test_streamed_and_whole_resynthesis_fit_chunks_together_alike(loaded, seconds):
+    """The fit of consecutive chunks together (model.grid.fit_overlapped) runs on batches of
+    ENCODE_BATCH chunks, each knowing its place on the grid: streamed or whole, the same latents,
+    over several batches, whether the last batch is full (3.0 s: 48 chunks) or not."""
+    from distill.generation.resynth import resynthesis_hop
+    from distill.model.grid import ENCODE_BATCH, chunk_count, encode_grid, encode_stream
+
+    model, meta = loaded
+    spectral, stats = meta.spectral, meta.stats
+    audio = synth.harmonic_note(220.0, seconds, brightness=0.6, rng=1)
+    spec = stats.normalize(analyze(torch.from_numpy(audio)[None], spectral))
+    hop = resynthesis_hop(model.config.frames)
+    n_chunks = chunk_count(spec.shape[-1], model.config.frames, hop)
+    assert n_chunks > 2 * ENCODE_BATCH
+    steps = dict(fit_steps=5, overlap_steps=10)
+    whole, _ = encode_grid(model, spec, stats, spectral, hop=hop, **steps)
+    streamed, _ = encode_stream(
+        model, torch.split(spec[0], 41, dim=-1), stats, spectral, hop=hop, **steps
+    )
+    assert len(whole) == n_chunks
+    torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
+    alone, _ = encode_grid(model, spec, stats, spectral, hop=hop, fit_steps=5)
+    assert not torch.allclose(alone, whole, atol=1e-4)
+
+
 def test_resynthesis_offset_moves_the_latent(loaded):
     model, meta = loaded
     audio = torch.from_numpy(synth.bell(440, 1.2))

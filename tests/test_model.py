@@ -404,3 +404,93 @@ def test_the_fit_weighs_the_bands_by_their_loudness(real_batch, monkeypatch):
     assert int((after < before).sum()) >= len(after) - 1, (before, after)
     # still each chunk on its own: alone or in a batch, the same latent
     torch.testing.assert_close(alone, weighed[4:5], atol=1e-4, rtol=1e-4)
+
+
+def test_batch_shares_split_every_frame_between_the_batches_over_it():
+    """model.grid.batch_shares: over the batches of a grid, each frame's shares sum to 1; a batch
+    that is the whole grid holds all of every frame; a middle batch holds all of its inner
+    frames and part of its edges."""
+    from distill.model.grid import batch_shares, chunk_count
+
+    width, hop, n_chunks, size = 47, 5, 40, 16
+    span = (n_chunks - 1) * hop + width
+    total = torch.zeros(span)
+    for first in range(0, n_chunks, size):
+        count = min(size, n_chunks - first)
+        shares = batch_shares(width, hop, count, first, first + count >= n_chunks)
+        assert shares.shape == ((count - 1) * hop + width,)
+        assert bool(((shares > 0) & (shares <= 1 + 1e-6)).all())
+        total[first * hop : first * hop + len(shares)] += shares
+    torch.testing.assert_close(total, torch.ones(span))
+    whole = batch_shares(width, hop, n_chunks, 0, True)
+    torch.testing.assert_close(whole, torch.ones(span))
+    middle = batch_shares(width, hop, size, size, False)
+    assert chunk_count(len(middle), width, hop) == size
+    torch.testing.assert_close(
+        middle[width : (size - 1) * hop], torch.ones((size - 1) * hop - width)
+    )
+    assert float(middle[0]) < 0.5 and float(middle[-1]) < 0.5
+
+
+def test_fitting_chunks_together_brings_what_is_heard_closer():
+    """model.grid.fit_overlapped: consecutive chunks' latents refitted together bring their
+    overlap-added decoding (what resynthesis renders) closer to the frames than each chunk's own
+    fit left it, on the fit's own terms; the weights are left as they were; 0 steps changes
+    nothing; the same input gives the same latents."""
+    from distill.generation.frames import DecodedFrames
+    from distill.model.grid import fit_latents, fit_overlapped
+    from distill.model.loss import frame_weights, magnitude_convergence
+
+    sounds = [
+        synth.harmonic_note(110.0, 1.2, brightness=0.8, rng=0),
+        synth.snare(0.6, rng=2),
+        synth.bell(660.0, 1.0, rng=4),
+    ]
+    audio = torch.from_numpy(np.concatenate(sounds))[None]
+    spec = analyze(audio, SPECTRAL)
+    stats = ChannelStats.from_sums(ChannelSums.of(spec))
+    frames = stats.normalize(spec)[0]
+    width, hop = SPECTRAL.chunk_frames, SPECTRAL.chunk_frames // 8
+    count = (frames.shape[-1] - width) // hop + 1
+    frames = frames[..., : (count - 1) * hop + width]
+    chunks = frames.unfold(-1, width, hop).permute(2, 0, 1, 3).contiguous()
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        recon, _, _ = model(chunks)
+        optimizer.zero_grad()
+        (recon - chunks).abs().mean().backward()
+        optimizer.step()
+    model.eval().zero_grad(set_to_none=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        mu, logvar = model.encode(chunks)
+    sigma = torch.exp(0.5 * logvar)
+    alone = fit_latents(model, chunks, mu, sigma, stats, steps=10)
+    together = fit_overlapped(model, chunks, alone, mu, sigma, stats, hop, 0, True, steps=30)
+    assert together.shape == alone.shape and torch.isfinite(together).all()
+
+    def heard_error(latents: torch.Tensor) -> tuple[float, float]:
+        heard = DecodedFrames(model, latents, hop=hop)(0, frames.shape[-1])[None]
+        target = frames[None]
+        loud = frame_weights(magnitude_weights(target, stats), 16.0)
+        log_error = ((heard[:, MAG] - target[:, MAG]).abs() * loud).mean()
+        return float(log_error), float(magnitude_convergence(heard, target, stats).sum())
+
+    (log_alone, conv_alone), (log_together, conv_together) = (
+        heard_error(alone),
+        heard_error(together),
+    )
+    # measured: log 9.24 → 7.31, convergence 0.95 → 0.59
+    assert log_together + conv_together < 0.95 * (log_alone + conv_alone), (
+        (log_alone, conv_alone),
+        (log_together, conv_together),
+    )
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(
+        fit_overlapped(model, chunks, alone, mu, sigma, stats, hop, 0, True, 0), alone
+    )
+    again = fit_overlapped(model, chunks, alone, mu, sigma, stats, hop, 0, True, steps=30)
+    assert torch.equal(again, together)

@@ -146,8 +146,8 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
 
     from distill.audio.read import iter_mono_blocks
     from distill.generation.frames import DecodedFrames
-    from distill.generation.resynth import resynthesis_hop
-    from distill.model.grid import encode_stream
+    from distill.generation.resynth import RESYNTH_FIT_STEPS, resynthesis_hop
+    from distill.model.grid import OVERLAP_FIT_STEPS, encode_stream
     from distill.spectral.long import LongAnalysis, iter_synthesize_long
 
     spectral, stats = loaded.metadata.spectral, loaded.metadata.stats
@@ -162,12 +162,14 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         "fit",
         size=lambda s: s.shape[-1] * samples_per_frame,
     )
-    latents, _ = encode_stream(
+    latents, _ = encode_stream(  # as generation.resynth
         loaded.model,
         segments,
         stats,
         spectral,
+        fit_steps=RESYNTH_FIT_STEPS,
         hop=hop,
+        overlap_steps=OVERLAP_FIT_STEPS,
     )
     offset = loaded.slider_offset(values)
     if offset is not None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from distill.generation.frames import DecodedFrames
-from distill.model.grid import FIT_STEPS, chunk_hop, encode_grid
+from distill.model.grid import OVERLAP_FIT_STEPS, chunk_hop, encode_grid
 from distill.model.vae import ConvVAE
 from distill.spectral.config import SpectralConfig
 from distill.spectral.long import synthesize_long
@@ -29,6 +29,11 @@ from distill.spectral.transform import analyze
 # 1.354, textures 1.581 → 1.556 → 1.553. The fit runs on 4× the chunks: 54 s of audio took 27 s
 # instead of 10 (2 CPU threads); 25 fit steps on the fine grid lost more than it gained.
 RESYNTH_OVERLAP = 8
+# Steps of each chunk's own fit (model.grid.fit_latents) before the chunks are fitted together
+# (model.grid.fit_overlapped, OVERLAP_FIT_STEPS): the fit together takes the rest of the way, and
+# 25 steps alone before it did as well as 50 (held-out notes 0.850 against 0.853, BENCHMARKS.md
+# "Fidelity", round 15).
+RESYNTH_FIT_STEPS = 25
 
 
 def resynthesis_hop(width: int) -> int:
@@ -44,19 +49,23 @@ def resynthesize(
     spectral: SpectralConfig,
     *,
     offset: torch.Tensor | None = None,
-    fit_steps: int = FIT_STEPS,
+    fit_steps: int = RESYNTH_FIT_STEPS,
+    overlap_steps: int = OVERLAP_FIT_STEPS,
 ) -> torch.Tensor:
     """(T,) or (1, T) audio at spectral.sample_rate → the model's version, (T,) float32.
 
     `offset` (D,) is added to every chunk's μ (slider moves, see controls). `fit_steps`: steps of
-    each chunk's latent fit (model.grid.fit_latents; benches vary it).
+    each chunk's latent fit (model.grid.fit_latents; benches vary it), `overlap_steps` those of
+    the fit of consecutive chunks together that follows it (model.grid.fit_overlapped).
     """
     model.eval()
     audio = torch.as_tensor(audio).reshape(1, -1).float()
     device = next(model.parameters()).device
     spec = stats.normalize(analyze(audio, spectral)).to(device)
     hop = resynthesis_hop(model.config.frames)
-    latents, _ = encode_grid(model, spec, stats, spectral, fit_steps=fit_steps, hop=hop)
+    latents, _ = encode_grid(
+        model, spec, stats, spectral, fit_steps=fit_steps, hop=hop, overlap_steps=overlap_steps
+    )
     if offset is not None:
         latents = latents + offset.to(latents)
     frames = DecodedFrames(model, latents, hop=hop)

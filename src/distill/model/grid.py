@@ -62,6 +62,15 @@ FIT_LOUD_FRAMES = 16.0
 # 16: drums 1.266), on every step, at no measurable cost. On squared magnitudes it did worse than
 # none (notes 1.063 at 2), on their square roots less well (drums 1.240, notes 0.956).
 FIT_CONVERGENCE = 4.0
+# Then the latents of consecutive chunks are refitted together, to what a listener gets: their
+# overlap-added decoding against the frames they cover (fit_overlapped). Each chunk's own fit
+# finds a latent that decodes its 1 s well on its own, but a frame is heard as the weighted mean
+# of every chunk over it, and one convergence per chunk counts a quiet tail's chunk as much as
+# the attack's. Held-out drums, ten models of rounds 13–14, in-process: (see BENCHMARKS.md,
+# "Fidelity", round 15).
+OVERLAP_FIT_STEPS = 60
+OVERLAP_FIT_LEARNING_RATE = 0.1
+OVERLAP_FIT_CONVERGENCE = 4.0
 
 
 def chunk_count(n_frames: int, width: int, hop: int) -> int:
@@ -134,16 +143,106 @@ def fit_latents(
     return z.detach().to(mu.dtype)
 
 
+def _cover(width: int, span: int, starts: torch.Tensor) -> torch.Tensor:
+    """(span,) sum of the chunk weights over each frame of a span, of chunks `width` wide that
+    start at `starts` (frames from the span's first; those outside add nothing)."""
+    at = starts[:, None] + torch.arange(width)
+    inside = (at >= 0) & (at < span)
+    return torch.zeros(span).index_add(0, at[inside], chunk_weights(width).expand_as(at)[inside])
+
+
+def batch_shares(width: int, hop: int, count: int, first: int, last: bool) -> torch.Tensor:
+    """(span,) the share of each frame's chunk weight that a batch of `count` consecutive chunks
+    holds: chunks `first` … `first + count − 1` of a grid of `hop` frames (`last`: the grid ends
+    with them), over the (count − 1)·hop + width frames they cover. 1 where no other chunk of the
+    grid reaches; over the batches of a grid, each frame's shares sum to 1."""
+    span = (count - 1) * hop + width
+    reach = -(-width // hop)  # chunks on either side that can reach into the span
+    around = torch.arange(-min(first, reach), count + (0 if last else reach)) * hop
+    return _cover(width, span, torch.arange(count) * hop) / _cover(width, span, around)
+
+
+def fit_overlapped(
+    model: ConvVAE,
+    chunks: torch.Tensor,
+    latents: torch.Tensor,
+    mu: torch.Tensor,
+    sigma: torch.Tensor,
+    stats: ChannelStats,
+    hop: int,
+    first: int,
+    last: bool,
+    steps: int = OVERLAP_FIT_STEPS,
+) -> torch.Tensor:
+    """(B, 2, M, W) normalized chunks, consecutive on a grid of `hop` frames from its chunk
+    `first` (`last`: the grid's last is among them), their fitted latents and encoder (μ, σ),
+    each (B, D) → latents refitted together (B, D).
+
+    Minimizes fit_latents' terms on the chunks' overlap-added decoding (each chunk weighted by
+    chunk_weights, as generation.frames renders them) against the frames they cover, as one
+    signal: the frames weighted by level across all of it and one spectral convergence over all
+    of it (OVERLAP_FIT_CONVERGENCE), plus the same pull to μ. A frame that chunks outside the
+    batch also cover counts by the batch's share of its weight. The model's weights are not
+    touched.
+    """
+    if steps <= 0:
+        return latents
+    count, _, bands, width = chunks.shape
+    span = (count - 1) * hop + width
+    device = chunks.device
+    window = chunk_weights(width).to(device)
+    where = torch.arange(count, device=device)[:, None] * hop + torch.arange(width, device=device)
+    where = where.flatten()
+
+    def overlap_add(spec: torch.Tensor) -> torch.Tensor:  # (count, 2, M, W) → (1, 2, M, span)
+        weighted = (spec * window).permute(1, 2, 0, 3).reshape(2, bands, count * width)
+        return spec.new_zeros(2, bands, span).index_add(2, where, weighted)[None]
+
+    covered = _cover(width, span, torch.arange(count) * hop).to(device)
+    shares = batch_shares(width, hop, count, first, last).to(device)
+    target = overlap_add(chunks.float()) / covered  # the frames themselves
+    recon = ReconLossConfig()
+    weights = magnitude_weights(target, stats)
+    loud = frame_weights(weights, FIT_LOUD_FRAMES) * shares
+    weights = weights * shares
+    anchor, spread = mu.detach().float(), sigma.detach().float().clamp(min=1e-6)
+    z = latents.detach().float().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=OVERLAP_FIT_LEARNING_RATE)
+    with torch.enable_grad():
+        for _ in range(steps):
+            decoded = overlap_add(model.decode(z).float()) / covered
+            mag = ((decoded[:, MAG] - target[:, MAG]).abs() * loud).mean()
+            inst_freq = (weights * (decoded[:, IF] - target[:, IF]).abs()).mean()
+            convergence = magnitude_convergence(decoded, target, stats, shares).sum()
+            pull = ((z - anchor) / spread).square().mean()
+            loss = count * (
+                recon.mag_weight * mag
+                + recon.if_weight * inst_freq
+                + OVERLAP_FIT_CONVERGENCE * convergence
+                + FIT_PULL * pull
+            )
+            (z.grad,) = torch.autograd.grad(loss, z)
+            optimizer.step()
+    return z.detach().to(latents.dtype)
+
+
 def _encode_batch(
     model: ConvVAE,
     chunks: torch.Tensor,
     stats: ChannelStats,
     fit_steps: int,
+    overlap: tuple[int, int, bool, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 2, M, W) normalized chunks → (fitted μ, σ), each (B, D) float32."""
+    """(B, 2, M, W) normalized chunks → (fitted μ, σ), each (B, D) float32. `overlap`: (hop,
+    first, last, steps) of fit_overlapped, for chunks consecutive on the grid."""
     mu, logvar = model.encode(chunks)
     sigma = torch.exp(0.5 * logvar.float())
     fitted = fit_latents(model, chunks, mu.float(), sigma, stats, fit_steps)
+    if overlap is not None and fit_steps > 0:
+        hop, first, last, steps = overlap
+        fitted = fit_overlapped(
+            model, chunks, fitted, mu.float(), sigma, stats, hop, first, last, steps
+        )
     return fitted, sigma
 
 
@@ -155,11 +254,13 @@ def encode_grid(
     spectral: SpectralConfig,
     fit_steps: int = FIT_STEPS,
     hop: int | None = None,
+    overlap_steps: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, 2, M, N) normalized frames → (μ, σ) of each chunk on the grid, each (n_chunks, D).
 
     The last chunk is padded with silent frames (what the model saw after a short file's end).
-    μ is fitted to each chunk (`fit_latents`, `fit_steps` steps; 0 = the encoder's μ as it is).
+    μ is fitted to each chunk (`fit_latents`, `fit_steps` steps; 0 = the encoder's μ as it is),
+    then each batch of consecutive chunks together (`fit_overlapped`, `overlap_steps` steps).
     `hop`: frames between chunks (default: the grid's, chunk_hop).
     """
     width = model.config.frames
@@ -175,7 +276,9 @@ def encode_grid(
     mus, sigmas = [], []
     for start in range(0, n_chunks, ENCODE_BATCH):
         batch = chunks[start : start + ENCODE_BATCH].contiguous()
-        mu, sigma = _encode_batch(model, batch, stats, fit_steps)
+        last = start + ENCODE_BATCH >= n_chunks
+        overlap = (hop, start, last, overlap_steps) if overlap_steps > 0 else None
+        mu, sigma = _encode_batch(model, batch, stats, fit_steps, overlap)
         mus.append(mu)
         sigmas.append(sigma)
     return torch.cat(mus), torch.cat(sigmas)
@@ -189,9 +292,11 @@ def encode_stream(
     spectral: SpectralConfig,
     fit_steps: int = FIT_STEPS,
     hop: int | None = None,
+    overlap_steps: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """encode_grid over frames that arrive as consecutive (2, M, n) normalized segments: the
-    same (μ, σ), holding one segment and one batch of chunks at a time, whatever the length."""
+    same (μ, σ), holding one segment and one batch of chunks at a time, whatever the length. A
+    full batch waits for the chunk after it, so that the last batch is known as the last."""
     width = model.config.frames
     hop = hop or chunk_hop(width)
     device = next(model.parameters()).device
@@ -200,12 +305,20 @@ def encode_stream(
     batch: list[torch.Tensor] = []
     mus, sigmas = [], []
 
+    encoded = 0
+
     def encode(final: bool = False) -> None:
-        if batch and (final or len(batch) == ENCODE_BATCH):
-            mu, sigma = _encode_batch(model, torch.stack(batch), stats, fit_steps)
+        nonlocal encoded
+        if batch and (final or len(batch) > ENCODE_BATCH):
+            chunks = torch.stack(batch[:ENCODE_BATCH])
+            last = final and len(batch) <= ENCODE_BATCH
+            overlap = (hop, encoded, last, overlap_steps) if overlap_steps > 0 else None
+            mu, sigma = _encode_batch(model, chunks, stats, fit_steps, overlap)
             mus.append(mu)
             sigmas.append(sigma)
-            batch.clear()
+            encoded += len(chunks)
+            del batch[:ENCODE_BATCH]
+            encode(final)
 
     for segment in segments:
         segment = segment.to(device)

@@ -176,18 +176,26 @@ def frame_weights(weights: torch.Tensor, loud_frames: float) -> torch.Tensor:
 
 
 def magnitude_convergence(
-    prediction: torch.Tensor, target: torch.Tensor, stats: ChannelStats
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    stats: ChannelStats,
+    frame_shares: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B,) spectral convergence ‖P − T‖ / ‖T‖ of each item's *linear* band magnitudes, from
     normalized (B, 2, M, N) prediction and target: the L1 on the log magnitude counts a band 60
     dB down as much as the loudest; this counts the bands by how loud they are, as the ear and
     MR-STFT do. Both are scaled by the target's peak before exponentiating (the ratio does not
     change), and a prediction more than e^20 over that peak counts as e^20 (a wild, untrained
-    prediction stays finite; the log L1 brings it down)."""
+    prediction stays finite; the log L1 brings it down). `frame_shares` (N,) ≥ 0, if given: how
+    much each frame counts in both norms (its squared terms are multiplied by it)."""
     log_target, log_prediction = log_magnitude(target, stats), log_magnitude(prediction, stats)
     peak = log_target.amax(dim=(1, 2), keepdim=True)
-    linear_target = torch.exp(log_target - peak).flatten(1)
-    linear_prediction = torch.exp((log_prediction - peak).clamp(max=20.0)).flatten(1)
+    linear_target = torch.exp(log_target - peak)
+    linear_prediction = torch.exp((log_prediction - peak).clamp(max=20.0))
+    if frame_shares is not None:
+        root = frame_shares.sqrt()
+        linear_target, linear_prediction = linear_target * root, linear_prediction * root
+    linear_target, linear_prediction = linear_target.flatten(1), linear_prediction.flatten(1)
     norm = linear_target.norm(dim=1).clamp(min=1e-12)
     return (linear_prediction - linear_target).norm(dim=1) / norm
 
