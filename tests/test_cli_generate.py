@@ -342,6 +342,6 @@ def test_resynth_progress_counts_a_segment_once_it_is_fitted(monkeypatch, capsys
         shown.append(int(capsys.readouterr().err.splitlines()[-1].split(" %")[0].split()[-1]))
     for _ in progress.counted([np.zeros(6000)], "render"):
         pass
-    fit = resynth_cli.Progress.SHARES["fit"][0]
-    assert shown == [1, round(100 * (0.007 + fit * 0.4)), round(100 * (0.007 + fit * 0.8))]
+    read, fit = resynth_cli.Progress.SHARES["read"][0], resynth_cli.Progress.SHARES["fit"][0]
+    assert shown == [round(100 * (read + fit * done)) for done in (0.0, 0.4, 0.8)]
     assert progress.share == pytest.approx(sum(s for v in progress.SHARES.values() for s in v))

@@ -201,10 +201,10 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
 class Progress:
     """How long a resynthesis will take, on stderr: the input is read twice, then rendered.
 
-    Each stage's share of the time was measured on a 3 min 16 s input through a 15-minute model of
-    the default size (2 threads): 0.7 s to find the loudest moment (the first read), 93 s to
-    read again, encode and fit the latents on the resynthesis grid (model.grid.fit_latents, 1 663
-    chunks), 7.0 s to render (before channels-last convolutions made all of it ~10 % faster).
+    Each stage's share of the time was measured on a 60 s input through a 15-minute model of the
+    default size (2 threads): 0.17 s to find the loudest moment (the first read), 43 s to read
+    again, encode and fit the latents on the resynthesis grid (model.grid.fit_latents, then
+    fit_overlapped; 509 chunks), 2.1 s to render.
     The fit is counted by the frames it has fitted, not by the samples read: a segment of ~22 s
     is read whole before its chunks are fitted, and counting it when read put the estimate one
     segment ahead (a 60 s input stood at "about 2 s left" for 9–12 s).
@@ -215,9 +215,9 @@ class Progress:
     # One share per pass of each stage, in order: the input is read twice, the second time for
     # the fit, which counts it.
     SHARES: ClassVar[dict[str, tuple[float, ...]]] = {
-        "read": (0.007, 0.0),
-        "fit": (0.925,),
-        "render": (0.068,),
+        "read": (0.004, 0.0),
+        "fit": (0.949,),
+        "render": (0.047,),
     }
     EVERY_S = 10.0
 
