@@ -2,7 +2,8 @@
 
 The whole file is analysed once; its frames are cut into chunks of the model's width (94 frames)
 every W // 8 frames (RESYNTH_OVERLAP chunks over each frame); each chunk is encoded to μ and
-fitted (model.grid), optionally moved by slider offsets, decoded, and the decoded chunks are
+fitted, then consecutive chunks together (model.grid), optionally moved by slider offsets,
+decoded, and the decoded chunks are
 overlap-added in the spectrogram domain (generation.frames). One inverse over the whole length,
 segment by segment with one running phase (spectral.long), turns them into audio of exactly the
 input's length: sample-aligned with the input, with no seam to click.

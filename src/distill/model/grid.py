@@ -13,7 +13,8 @@ the sound, its attacks first. Held-out resynthesis, 15-minute models (BENCHMARKS
 rounds 4 and 5): drums 1.897 → 1.528 MR-STFT, notes 1.170 → 1.021, textures 1.689 → 1.591 with the
 first settings; 1.418 → 1.359 on drums and 1.000 → 0.981 on notes with the present ones; drums
 1.319 → 1.229 and notes 1.035 → 0.936 once it also weighed the bands by their loudness
-(FIT_CONVERGENCE, round 12).
+(FIT_CONVERGENCE, round 12). Resynthesis then fits each batch of consecutive chunks together, to
+their overlap-added decoding (`fit_overlapped`, `overlap_steps`; round 15).
 """
 
 from __future__ import annotations
@@ -62,12 +63,16 @@ FIT_LOUD_FRAMES = 16.0
 # 16: drums 1.266), on every step, at no measurable cost. On squared magnitudes it did worse than
 # none (notes 1.063 at 2), on their square roots less well (drums 1.240, notes 0.956).
 FIT_CONVERGENCE = 4.0
-# Then the latents of consecutive chunks are refitted together, to what a listener gets: their
-# overlap-added decoding against the frames they cover (fit_overlapped). Each chunk's own fit
-# finds a latent that decodes its 1 s well on its own, but a frame is heard as the weighted mean
-# of every chunk over it, and one convergence per chunk counts a quiet tail's chunk as much as
-# the attack's. Held-out drums, ten models of rounds 13–14, in-process: (see BENCHMARKS.md,
-# "Fidelity", round 15).
+# Resynthesis then refits the latents of consecutive chunks together, to what a listener gets:
+# their overlap-added decoding against the frames they cover (fit_overlapped). Each chunk's own
+# fit finds a latent that decodes its 1 s well on its own, but a frame is heard as the weighted
+# mean of the 8 chunks over it, and one convergence per chunk counts a quiet tail's chunk as much
+# as the attack's. Held-out, in-process, after 25 steps alone (BENCHMARKS.md "Fidelity", round
+# 15): notes 0.925 → 0.850, textures 1.444 → 1.233, drums −0.011 on average over ten models (9 of
+# 10 better; a one-shot is one batch of a few chunks). 30 steps at a rate of 0.05: notes 0.864,
+# textures 1.303; 100 steps at 0.1: 0.837, 1.208, for 1.5× the time of these 60. A convergence
+# weight of 8 was level with 4 on drums and notes, 16 worse. The whole resynthesis took 1.5×
+# as long as each chunk's 50 steps alone (a 60 s input: 50 s instead of 33, 2 CPU threads).
 OVERLAP_FIT_STEPS = 60
 OVERLAP_FIT_LEARNING_RATE = 0.1
 OVERLAP_FIT_CONVERGENCE = 4.0
