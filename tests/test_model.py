@@ -293,6 +293,23 @@ def test_audio_term_is_auraloss_mr_stft_in_value_and_gradient(real_batch):
     assert torch.allclose(grads[1], grads[0], rtol=1e-4, atol=1e-4 * float(grads[0].abs().max()))
 
 
+def _briefly_trained(chunks: torch.Tensor) -> tuple[ConvVAE, torch.Tensor, torch.Tensor]:
+    """A tiny autoencoder trained 60 steps on `chunks` (its decoder depends on z, its μ is rough),
+    in eval mode, and the chunks' encoder (μ, σ)."""
+    torch.manual_seed(0)
+    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        recon, _, _ = model(chunks)
+        optimizer.zero_grad()
+        (recon - chunks).abs().mean().backward()
+        optimizer.step()
+    model.eval().zero_grad(set_to_none=True)
+    with torch.no_grad():
+        mu, logvar = model.encode(chunks)
+    return model, mu, torch.exp(0.5 * logvar)
+
+
 def _fit_error(model: ConvVAE, chunks: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """Per-chunk L1 of the decoded log magnitude, loud frames (top quarter) only."""
     with torch.no_grad():
@@ -314,19 +331,8 @@ def test_fitting_latents_brings_the_decoding_closer_without_touching_the_model(
     monkeypatch.setattr(grid, "FIT_CONVERGENCE", 0.0)
 
     chunks, _, stats = real_batch
-    torch.manual_seed(0)
-    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(60):  # a briefly trained autoencoder: its decoder depends on z, its μ is rough
-        recon, _, _ = model(chunks)
-        optimizer.zero_grad()
-        (recon - chunks).abs().mean().backward()
-        optimizer.step()
-    model.eval().zero_grad(set_to_none=True)
+    model, mu, sigma = _briefly_trained(chunks)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        mu, logvar = model.encode(chunks)
-    sigma = torch.exp(0.5 * logvar)
     fitted = fit_latents(model, chunks, mu, sigma, stats, steps=30)
     assert fitted.shape == mu.shape and torch.isfinite(fitted).all()
     error, start = _fit_error(model, chunks, fitted), _fit_error(model, chunks, mu)
@@ -380,18 +386,7 @@ def test_the_fit_weighs_the_bands_by_their_loudness(real_batch, monkeypatch):
     from distill.model.loss import magnitude_convergence
 
     chunks, _, stats = real_batch
-    torch.manual_seed(0)
-    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(60):
-        recon, _, _ = model(chunks)
-        optimizer.zero_grad()
-        (recon - chunks).abs().mean().backward()
-        optimizer.step()
-    model.eval().zero_grad(set_to_none=True)
-    with torch.no_grad():
-        mu, logvar = model.encode(chunks)
-    sigma = torch.exp(0.5 * logvar)
+    model, mu, sigma = _briefly_trained(chunks)
     assert grid.FIT_CONVERGENCE > 0
     weighed = fit_latents(model, chunks, mu, sigma, stats, steps=30)
     alone = fit_latents(model, chunks[4:5], mu[4:5], sigma[4:5], stats, steps=30)
@@ -454,19 +449,8 @@ def test_fitting_chunks_together_brings_what_is_heard_closer():
     count = (frames.shape[-1] - width) // hop + 1
     frames = frames[..., : (count - 1) * hop + width]
     chunks = frames.unfold(-1, width, hop).permute(2, 0, 1, 3).contiguous()
-    torch.manual_seed(0)
-    model = ConvVAE(ModelConfig(channels=TINY, latent_dim=8))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(60):
-        recon, _, _ = model(chunks)
-        optimizer.zero_grad()
-        (recon - chunks).abs().mean().backward()
-        optimizer.step()
-    model.eval().zero_grad(set_to_none=True)
+    model, mu, sigma = _briefly_trained(chunks)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        mu, logvar = model.encode(chunks)
-    sigma = torch.exp(0.5 * logvar)
     alone = fit_latents(model, chunks, mu, sigma, stats, steps=10)
     together = fit_overlapped(model, chunks, alone, mu, sigma, stats, hop, 0, True, steps=30)
     assert together.shape == alone.shape and torch.isfinite(together).all()
