@@ -265,7 +265,8 @@ def encode_grid(
 
     The last chunk is padded with silent frames (what the model saw after a short file's end).
     μ is fitted to each chunk (`fit_latents`, `fit_steps` steps; 0 = the encoder's μ as it is),
-    then each batch of consecutive chunks together (`fit_overlapped`, `overlap_steps` steps).
+    then each batch of consecutive chunks together (`fit_overlapped`, `overlap_steps` steps; only
+    after a fit of each chunk: started from the encoder's μ it gained less, BENCHMARKS.md round 15).
     `hop`: frames between chunks (default: the grid's, chunk_hop).
     """
     width = model.config.frames
