@@ -322,11 +322,13 @@ def test_streamed_and_whole_resynthesis_fit_the_same_latents(loaded):
     assert not torch.allclose(unfitted, whole, atol=1e-3)
 
 
-@pytest.mark.parametrize("seconds", [2.9, 3.0])
+@pytest.mark.parametrize("seconds", [2.5, 3.0])
 def test_streamed_and_whole_resynthesis_fit_chunks_together_alike(loaded, seconds):
     """The fit of consecutive chunks together (model.grid.fit_overlapped) runs on batches of
-    ENCODE_BATCH chunks, each knowing its place on the grid: streamed or whole, the same latents,
-    over several batches, whether the last batch is full (3.0 s: 48 chunks) or not."""
+    ENCODE_BATCH chunks, each knowing its place on the grid and where the signal ends: streamed or
+    whole, the same latents, over several batches, whether the last batch is partial and its
+    last chunk reaches past the end (2.5 s: 39 chunks) or the batches and the chunks fit the
+    signal exactly (3.0 s: 48 chunks). The silence past the end is not fitted."""
     from distill.generation.resynth import resynthesis_hop
     from distill.model.grid import ENCODE_BATCH, chunk_count, encode_grid, encode_stream
 
@@ -334,18 +336,25 @@ def test_streamed_and_whole_resynthesis_fit_chunks_together_alike(loaded, second
     spectral, stats = meta.spectral, meta.stats
     audio = synth.harmonic_note(220.0, seconds, brightness=0.6, rng=1)
     spec = stats.normalize(analyze(torch.from_numpy(audio)[None], spectral))
-    hop = resynthesis_hop(model.config.frames)
-    n_chunks = chunk_count(spec.shape[-1], model.config.frames, hop)
+    width, hop = model.config.frames, resynthesis_hop(model.config.frames)
+    n_chunks = chunk_count(spec.shape[-1], width, hop)
+    padding = (n_chunks - 1) * hop + width - spec.shape[-1]
     assert n_chunks > 2 * ENCODE_BATCH
-    steps = dict(fit_steps=5, overlap_steps=10)
+    assert (n_chunks % ENCODE_BATCH > 0, padding > 0) == (
+        (True, True) if seconds == 2.5 else (False, False)
+    )
+    steps = dict(fit_steps=5, overlap_steps=10, fit_padding=False)  # as resynthesis fits
     whole, _ = encode_grid(model, spec, stats, spectral, hop=hop, **steps)
     streamed, _ = encode_stream(
         model, torch.split(spec[0], 41, dim=-1), stats, spectral, hop=hop, **steps
     )
     assert len(whole) == n_chunks
     torch.testing.assert_close(streamed, whole, atol=1e-5, rtol=1e-5)
-    alone, _ = encode_grid(model, spec, stats, spectral, hop=hop, fit_steps=5)
+    alone, _ = encode_grid(model, spec, stats, spectral, hop=hop, fit_steps=5, fit_padding=False)
     assert not torch.allclose(alone, whole, atol=1e-4)
+    steps["fit_padding"] = True
+    with_padding, _ = encode_grid(model, spec, stats, spectral, hop=hop, **steps)
+    assert torch.equal(with_padding, whole) == (padding == 0)
 
 
 def test_resynthesis_offset_moves_the_latent(loaded):

@@ -478,3 +478,36 @@ def test_fitting_chunks_together_brings_what_is_heard_closer():
     )
     again = fit_overlapped(model, chunks, alone, mu, sigma, stats, hop, 0, True, steps=30)
     assert torch.equal(again, together)
+
+
+def test_the_fit_leaves_the_silence_past_the_end_alone(real_batch):
+    """model.grid.fit_latents and fit_overlapped with `inside`: what the decoder draws past the
+    signal's end (the padded silence, which a resynthesis cuts off) does not move the latents;
+    without `inside` it does."""
+    from distill.model.grid import fit_latents, fit_overlapped
+
+    chunks, _, stats = real_batch
+    model, mu, sigma = _briefly_trained(chunks)
+    end = 30  # of 94 frames: each chunk's signal ends here, the rest is padding
+    inside = (torch.arange(chunks.shape[-1]) < end).float().expand(len(chunks), -1)
+
+    class WildPastTheEnd(torch.nn.Module):
+        def decode(self, z: torch.Tensor) -> torch.Tensor:
+            decoded = model.decode(z)
+            wild = torch.randn(decoded[..., end:].shape, generator=torch.Generator().manual_seed(1))
+            return torch.cat([decoded[..., :end], 3.0 * wild], dim=-1)
+
+    wild = WildPastTheEnd()
+
+    def each_alone(decoder, inside):
+        return fit_latents(decoder, chunks, mu, sigma, stats, 20, inside)
+
+    def together(decoder, inside):  # the first chunk as a batch of one
+        first = None if inside is None else inside[:1]
+        return fit_overlapped(
+            decoder, chunks[:1], mu[:1], mu[:1], sigma[:1], stats, 8, 0, True, 20, first
+        )
+
+    for fit in (each_alone, together):
+        torch.testing.assert_close(fit(wild, inside), fit(model, inside), atol=1e-6, rtol=0)
+        assert not torch.allclose(fit(wild, None), fit(model, None), atol=1e-3)

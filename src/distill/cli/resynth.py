@@ -170,6 +170,7 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         fit_steps=RESYNTH_FIT_STEPS,
         hop=hop,
         overlap_steps=OVERLAP_FIT_STEPS,
+        fit_padding=False,
     )
     offset = loaded.slider_offset(values)
     if offset is not None:

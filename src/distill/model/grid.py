@@ -111,6 +111,7 @@ def fit_latents(
     sigma: torch.Tensor,
     stats: ChannelStats,
     steps: int = FIT_STEPS,
+    inside: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, 2, M, W) normalized chunks and their encoder (μ, σ), each (B, D) → fitted latents (B, D).
 
@@ -119,7 +120,9 @@ def fit_latents(
     FIT_CONVERGENCE × the spectral convergence of its linear band magnitudes and
     FIT_PULL · mean(((z − μ)/σ)²). The chunks' losses are summed, not averaged, so each
     latent's gradient, and Adam's per-coordinate step, is the same whatever else is in the batch.
-    The model's weights are not touched (only the latents' gradients are computed).
+    `inside` (B, W), 1 or 0: which frames of each chunk lie inside the signal; the silence padded
+    past its end is not fitted (no one hears it). The model's weights are not touched (only the
+    latents' gradients are computed).
     """
     if steps <= 0:
         return mu
@@ -127,6 +130,8 @@ def fit_latents(
     target = chunks.float()
     weights = magnitude_weights(target, stats)
     loud = frame_weights(weights, FIT_LOUD_FRAMES)
+    if inside is not None:
+        weights, loud = weights * inside[:, None], loud * inside[:, None]
     anchor, spread = mu.detach().float(), sigma.detach().float().clamp(min=1e-6)
     z = anchor.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=FIT_LEARNING_RATE)
@@ -136,7 +141,7 @@ def fit_latents(
             mag = ((decoded[:, MAG] - target[:, MAG]).abs() * loud).mean(dim=(1, 2))
             inst_freq = (weights * (decoded[:, IF] - target[:, IF]).abs()).mean(dim=(1, 2))
             pull = ((z - anchor) / spread).square().mean(dim=1)
-            convergence = magnitude_convergence(decoded, target, stats)
+            convergence = magnitude_convergence(decoded, target, stats, inside)
             per_chunk = (
                 recon.mag_weight * mag
                 + recon.if_weight * inst_freq
@@ -178,6 +183,7 @@ def fit_overlapped(
     first: int,
     last: bool,
     steps: int = OVERLAP_FIT_STEPS,
+    inside: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(B, 2, M, W) normalized chunks, consecutive on a grid of `hop` frames from its chunk
     `first` (`last`: the grid's last is among them), their fitted latents and encoder (μ, σ),
@@ -187,8 +193,8 @@ def fit_overlapped(
     chunk_weights, as generation.frames renders them) against the frames they cover, as one
     signal: the frames weighted by level across all of it and one spectral convergence over all
     of it (OVERLAP_FIT_CONVERGENCE), plus the same pull to μ. A frame that chunks outside the
-    batch also cover counts by the batch's share of its weight. The model's weights are not
-    touched.
+    batch also cover counts by the batch's share of its weight. `inside` (B, W): as fit_latents'.
+    The model's weights are not touched.
     """
     if steps <= 0:
         return latents
@@ -205,6 +211,8 @@ def fit_overlapped(
 
     covered = _cover(width, span, torch.arange(count) * hop).to(device)
     shares = batch_shares(width, hop, count, first, last).to(device)
+    if inside is not None:  # the same frame has the same flag in every chunk over it
+        shares = shares * shares.new_zeros(span).index_put((where,), inside.flatten().float())
     target = overlap_add(chunks.float()) / covered  # the frames themselves
     recon = ReconLossConfig()
     weights = magnitude_weights(target, stats)
@@ -218,7 +226,7 @@ def fit_overlapped(
             decoded = overlap_add(model.decode(z).float()) / covered
             mag = ((decoded[:, MAG] - target[:, MAG]).abs() * loud).mean()
             inst_freq = (weights * (decoded[:, IF] - target[:, IF]).abs()).mean()
-            convergence = magnitude_convergence(decoded, target, stats, shares).sum()
+            convergence = magnitude_convergence(decoded, target, stats, shares[None]).sum()
             pull = ((z - anchor) / spread).square().mean()
             loss = count * (
                 recon.mag_weight * mag
@@ -236,17 +244,26 @@ def _encode_batch(
     chunks: torch.Tensor,
     stats: ChannelStats,
     fit_steps: int,
-    overlap: tuple[int, int, bool, int] | None = None,
+    hop: int,
+    first: int,
+    end: int | None,
+    overlap: tuple[bool, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, 2, M, W) normalized chunks → (fitted μ, σ), each (B, D) float32. `overlap`: (hop,
-    first, last, steps) of fit_overlapped, for chunks consecutive on the grid."""
+    """(B, 2, M, W) normalized chunks, consecutive on a grid of `hop` frames from its chunk
+    `first`, of a signal `end` frames long (None: all of these chunks lie inside it) → (fitted μ,
+    σ), each (B, D) float32. `overlap`: (last, steps) of fit_overlapped."""
     mu, logvar = model.encode(chunks)
     sigma = torch.exp(0.5 * logvar.float())
-    fitted = fit_latents(model, chunks, mu.float(), sigma, stats, fit_steps)
+    count, width = len(chunks), chunks.shape[-1]
+    inside = None
+    if end is not None and (first + count - 1) * hop + width > end:
+        frame = (first + torch.arange(count))[:, None] * hop + torch.arange(width)
+        inside = (frame < end).float().to(chunks.device)
+    fitted = fit_latents(model, chunks, mu.float(), sigma, stats, fit_steps, inside)
     if overlap is not None and fit_steps > 0:
-        hop, first, last, steps = overlap
+        last, steps = overlap
         fitted = fit_overlapped(
-            model, chunks, fitted, mu.float(), sigma, stats, hop, first, last, steps
+            model, chunks, fitted, mu.float(), sigma, stats, hop, first, last, steps, inside
         )
     return fitted, sigma
 
@@ -260,6 +277,7 @@ def encode_grid(
     fit_steps: int = FIT_STEPS,
     hop: int | None = None,
     overlap_steps: int = 0,
+    fit_padding: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(1, 2, M, N) normalized frames → (μ, σ) of each chunk on the grid, each (n_chunks, D).
 
@@ -267,7 +285,9 @@ def encode_grid(
     μ is fitted to each chunk (`fit_latents`, `fit_steps` steps; 0 = the encoder's μ as it is),
     then each batch of consecutive chunks together (`fit_overlapped`, `overlap_steps` steps; only
     after a fit of each chunk: started from the encoder's μ it gained less, BENCHMARKS.md round 15).
-    `hop`: frames between chunks (default: the grid's, chunk_hop).
+    `hop`: frames between chunks (default: the grid's, chunk_hop). `fit_padding` False: the
+    silence padded past the end is not fitted (a resynthesis ends where its input does; generation
+    and the corpus memory play whole chunks, their silence included).
     """
     width = model.config.frames
     hop = hop or chunk_hop(width)
@@ -283,8 +303,9 @@ def encode_grid(
     for start in range(0, n_chunks, ENCODE_BATCH):
         batch = chunks[start : start + ENCODE_BATCH].contiguous()
         last = start + ENCODE_BATCH >= n_chunks
-        overlap = (hop, start, last, overlap_steps) if overlap_steps > 0 else None
-        mu, sigma = _encode_batch(model, batch, stats, fit_steps, overlap)
+        overlap = (last, overlap_steps) if overlap_steps > 0 else None
+        end = None if fit_padding else n_frames
+        mu, sigma = _encode_batch(model, batch, stats, fit_steps, hop, start, end, overlap)
         mus.append(mu)
         sigmas.append(sigma)
     return torch.cat(mus), torch.cat(sigmas)
@@ -299,6 +320,7 @@ def encode_stream(
     fit_steps: int = FIT_STEPS,
     hop: int | None = None,
     overlap_steps: int = 0,
+    fit_padding: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """encode_grid over frames that arrive as consecutive (2, M, n) normalized segments: the
     same (μ, σ), holding one segment and one batch of chunks at a time, whatever the length. A
@@ -310,16 +332,15 @@ def encode_stream(
     start, chunk = 0, 0  # global index of pending's first frame; the next chunk to encode
     batch: list[torch.Tensor] = []
     mus, sigmas = [], []
-
-    encoded = 0
+    encoded, end = 0, None  # chunks encoded; the signal's frames, once the stream has ended
 
     def encode(final: bool = False) -> None:
         nonlocal encoded
         if batch and (final or len(batch) > ENCODE_BATCH):
             chunks = torch.stack(batch[:ENCODE_BATCH])
             last = final and len(batch) <= ENCODE_BATCH
-            overlap = (hop, encoded, last, overlap_steps) if overlap_steps > 0 else None
-            mu, sigma = _encode_batch(model, chunks, stats, fit_steps, overlap)
+            overlap = (last, overlap_steps) if overlap_steps > 0 else None
+            mu, sigma = _encode_batch(model, chunks, stats, fit_steps, hop, encoded, end, overlap)
             mus.append(mu)
             sigmas.append(sigma)
             encoded += len(chunks)
@@ -339,6 +360,7 @@ def encode_stream(
     if pending is None:
         raise ValueError("no frames to encode")
     n_chunks = chunk_count(start + pending.shape[-1], width, hop)
+    end = None if fit_padding else start + pending.shape[-1]
     if chunk < n_chunks:  # the last chunks, padded with silent frames past the end
         padded = torch.empty(2, pending.shape[1], (n_chunks - chunk - 1) * hop + width)
         for channel, value in enumerate(silence(stats, spectral)):

@@ -186,14 +186,14 @@ def magnitude_convergence(
     dB down as much as the loudest; this counts the bands by how loud they are, as the ear and
     MR-STFT do. Both are scaled by the target's peak before exponentiating (the ratio does not
     change), and a prediction more than e^20 over that peak counts as e^20 (a wild, untrained
-    prediction stays finite; the log L1 brings it down). `frame_shares` (N,) ≥ 0, if given: how
-    much each frame counts in both norms (its squared terms are multiplied by it)."""
+    prediction stays finite; the log L1 brings it down). `frame_shares` (N,) or (B, N) ≥ 0, if
+    given: how much each frame counts in both norms (its squared terms are multiplied by it)."""
     log_target, log_prediction = log_magnitude(target, stats), log_magnitude(prediction, stats)
     peak = log_target.amax(dim=(1, 2), keepdim=True)
     linear_target = torch.exp(log_target - peak)
     linear_prediction = torch.exp((log_prediction - peak).clamp(max=20.0))
     if frame_shares is not None:
-        root = frame_shares.sqrt()
+        root = frame_shares.sqrt().unsqueeze(-2)  # over the bands
         linear_target, linear_prediction = linear_target * root, linear_prediction * root
     linear_target, linear_prediction = linear_target.flatten(1), linear_prediction.flatten(1)
     norm = linear_target.norm(dim=1).clamp(min=1e-12)
