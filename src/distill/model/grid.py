@@ -68,8 +68,8 @@ FIT_CONVERGENCE = 4.0
 # fit finds a latent that decodes its 1 s well on its own, but a frame is heard as the weighted
 # mean of the 8 chunks over it, and one convergence per chunk counts a quiet tail's chunk as much
 # as the attack's. Held-out, in-process, after 25 steps alone (BENCHMARKS.md "Fidelity", round
-# 15): notes 0.925 → 0.850, textures 1.444 → 1.233, drums −0.011 on average over ten models (9 of
-# 10 better; a one-shot is one batch of a few chunks). 30 steps at a rate of 0.05: notes 0.864,
+# 15): notes 0.925 → 0.850, textures 1.444 → 1.233, drums −0.009 on average over eleven models (9
+# of 11 better; a one-shot is one batch of a few chunks). 30 steps at a rate of 0.05: notes 0.864,
 # textures 1.303; 100 steps at 0.1: 0.837, 1.208, for 1.5× the time of these 60. A convergence
 # weight of 8 was level with 4 on drums and notes, 16 worse. The whole resynthesis took 1.5×
 # as long as each chunk's 50 steps alone (a 60 s input: 50 s instead of 33, 2 CPU threads).
