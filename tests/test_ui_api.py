@@ -407,3 +407,35 @@ def test_ui_command_binds_localhost_unless_told(monkeypatch, tmp_path, args, war
     assert calls[0]["host"] == (args[1] if args else "127.0.0.1")
     assert calls[0]["open_browser"] is False
     assert ("reachable from other machines" in result.output) == warned
+
+
+def test_a_takes_levels_say_what_the_loudness_target_did():
+    """The line under a take: its loudness where it can be measured; for a take under one 400 ms
+    block (integrated loudness is undefined there) that it was levelled looped to the target;
+    the unit with the target the peak ceiling held it under; nothing about loudness without a
+    target."""
+    from distill.audio.write import ExportOptions, ExportResult
+    from distill.ui.generate_tab import _levels
+
+    def take(seconds: float, loudness: float | None, limit_db: float = 0.0) -> ExportResult:
+        return ExportResult(
+            Path("t.wav"),
+            None,
+            "wav",
+            48_000,
+            "24",
+            int(seconds * 48_000),
+            1,
+            -1.0,
+            loudness,
+            3.0 + limit_db,
+            limit_db,
+        )
+
+    target = ExportOptions(lufs=-14.0)
+    assert _levels(take(2.0, -14.04), target) == "peak -1 dBFS, -14.0 LUFS"
+    short = _levels(take(0.3, None), target)
+    assert "too short to measure" in short and "-14 LUFS" in short
+    limited = _levels(take(0.3, None, limit_db=-2.5), target)
+    assert "peak ceiling kept it under -14 LUFS" in limited
+    assert "LUFS" not in _levels(take(0.3, None), ExportOptions())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from distill.audio.write import ExportOptions
+from distill.audio.write import LOUDNESS_BLOCK_S, ExportOptions
 from distill.controls.sliders import SLIDER_LIMIT
 from distill.errors import UserError
 from distill.generation.defaults import (
@@ -543,8 +543,13 @@ def _levels(e, options: ExportOptions) -> str:
     text = f"peak {fmt(e.peak_dbfs, 3)} dBFS"
     if e.loudness_lufs is not None:
         text += f", {e.loudness_lufs:.1f} LUFS"
+    elif options.lufs is not None and e.duration < LOUDNESS_BLOCK_S:
+        # integrated loudness needs one 400 ms block: the writer levelled the take looped
+        text += f", too short to measure: levelled as if looped to {options.lufs:g} LUFS"
     if options.lufs is not None and e.peak_limited:
-        text += f" (the {options.peak_dbfs:g} dBFS peak ceiling kept it under {options.lufs:g})"
+        text += (
+            f" (the {options.peak_dbfs:g} dBFS peak ceiling kept it under {options.lufs:g} LUFS)"
+        )
     return text
 
 
