@@ -146,7 +146,11 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
 
     from distill.audio.read import iter_mono_blocks
     from distill.generation.frames import DecodedFrames
-    from distill.generation.resynth import RESYNTH_FIT_STEPS, resynthesis_hop
+    from distill.generation.resynth import (
+        RESYNTH_FIT_PADDING,
+        RESYNTH_FIT_STEPS,
+        resynthesis_hop,
+    )
     from distill.model.grid import OVERLAP_FIT_STEPS, encode_stream
     from distill.spectral.long import LongAnalysis, iter_synthesize_long
 
@@ -170,7 +174,7 @@ def _resynthesized(loaded, in_file: Path, values, rate: int, target: int, progre
         fit_steps=RESYNTH_FIT_STEPS,
         hop=hop,
         overlap_steps=OVERLAP_FIT_STEPS,
-        fit_padding=False,
+        fit_padding=RESYNTH_FIT_PADDING,
     )
     offset = loaded.slider_offset(values)
     if offset is not None:

@@ -35,6 +35,10 @@ RESYNTH_OVERLAP = 8
 # 25 steps alone before it did as well as 50 (held-out notes 0.850 against 0.853, BENCHMARKS.md
 # "Fidelity", round 15).
 RESYNTH_FIT_STEPS = 25
+# The silence padded past the input's end is not fitted (model.grid, `fit_padding`): the output
+# stops at the input's length, and leaving it out took held-out drums 0.009 closer on average
+# (eleven models, 10 better; BENCHMARKS.md "Fidelity", round 15).
+RESYNTH_FIT_PADDING = False
 
 
 def resynthesis_hop(width: int) -> int:
@@ -52,16 +56,14 @@ def resynthesize(
     offset: torch.Tensor | None = None,
     fit_steps: int = RESYNTH_FIT_STEPS,
     overlap_steps: int = OVERLAP_FIT_STEPS,
-    fit_padding: bool = False,
+    fit_padding: bool = RESYNTH_FIT_PADDING,
 ) -> torch.Tensor:
     """(T,) or (1, T) audio at spectral.sample_rate → the model's version, (T,) float32.
 
     `offset` (D,) is added to every chunk's μ (slider moves, see controls). `fit_steps`: steps of
     each chunk's latent fit (model.grid.fit_latents; benches vary it), `overlap_steps` those of
     the fit of consecutive chunks together that follows it (model.grid.fit_overlapped).
-    `fit_padding`: whether the silence past the input's end is fitted too; the output stops at
-    the input's length, and leaving it out took held-out drums 0.009 closer on average (eleven
-    models, 10 better; BENCHMARKS.md "Fidelity", round 15).
+    `fit_padding`: whether the silence past the input's end is fitted too (RESYNTH_FIT_PADDING).
     """
     model.eval()
     audio = torch.as_tensor(audio).reshape(1, -1).float()

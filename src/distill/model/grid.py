@@ -104,6 +104,41 @@ def silence(stats: ChannelStats, spectral: SpectralConfig) -> tuple[float, float
     return ((log_floor - stats.mean[MAG]) / stats.std[MAG], (0.0 - stats.mean[IF]) / stats.std[IF])
 
 
+class _FitTerms:
+    """The latent fits' spectrogram terms against a fixed target: the training loss's L1 on the
+    log magnitude (its frames weighted by level, FIT_LOUD_FRAMES) and magnitude-weighted L1 on
+    the IF, plus `convergence` × the spectral convergence of the linear band magnitudes, each item
+    of the batch on its own. `frame_mask` (B, N) or (N,): how much each frame counts (None: all)."""
+
+    def __init__(
+        self,
+        target: torch.Tensor,
+        stats: ChannelStats,
+        convergence: float,
+        frame_mask: torch.Tensor | None = None,
+    ) -> None:
+        self.target, self.stats, self.convergence = target, stats, convergence
+        self.recon = ReconLossConfig()
+        self.weights = magnitude_weights(target, stats)
+        self.loud = frame_weights(self.weights, FIT_LOUD_FRAMES)
+        self.frame_mask = frame_mask
+        if frame_mask is not None:
+            over_bands = frame_mask.unsqueeze(-2)
+            self.weights, self.loud = self.weights * over_bands, self.loud * over_bands
+
+    def __call__(self, decoded: torch.Tensor) -> torch.Tensor:
+        """(B, 2, M, N) normalized decoding → (B,) its terms."""
+        target = self.target
+        mag = ((decoded[:, MAG] - target[:, MAG]).abs() * self.loud).mean(dim=(1, 2))
+        inst_freq = (self.weights * (decoded[:, IF] - target[:, IF]).abs()).mean(dim=(1, 2))
+        convergence = magnitude_convergence(decoded, target, self.stats, self.frame_mask)
+        return (
+            self.recon.mag_weight * mag
+            + self.recon.if_weight * inst_freq
+            + self.convergence * convergence
+        )
+
+
 def fit_latents(
     model: ConvVAE,
     chunks: torch.Tensor,
@@ -126,28 +161,14 @@ def fit_latents(
     """
     if steps <= 0:
         return mu
-    recon = ReconLossConfig()
-    target = chunks.float()
-    weights = magnitude_weights(target, stats)
-    loud = frame_weights(weights, FIT_LOUD_FRAMES)
-    if inside is not None:
-        weights, loud = weights * inside[:, None], loud * inside[:, None]
+    terms = _FitTerms(chunks.float(), stats, FIT_CONVERGENCE, inside)
     anchor, spread = mu.detach().float(), sigma.detach().float().clamp(min=1e-6)
     z = anchor.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=FIT_LEARNING_RATE)
     with torch.enable_grad():
         for _ in range(steps):
-            decoded = model.decode(z).float()
-            mag = ((decoded[:, MAG] - target[:, MAG]).abs() * loud).mean(dim=(1, 2))
-            inst_freq = (weights * (decoded[:, IF] - target[:, IF]).abs()).mean(dim=(1, 2))
             pull = ((z - anchor) / spread).square().mean(dim=1)
-            convergence = magnitude_convergence(decoded, target, stats, inside)
-            per_chunk = (
-                recon.mag_weight * mag
-                + recon.if_weight * inst_freq
-                + FIT_CONVERGENCE * convergence
-                + FIT_PULL * pull
-            )
+            per_chunk = terms(model.decode(z).float()) + FIT_PULL * pull
             (z.grad,) = torch.autograd.grad(per_chunk.sum(), z)
             optimizer.step()
     return z.detach().to(mu.dtype)
@@ -213,27 +234,16 @@ def fit_overlapped(
     shares = batch_shares(width, hop, count, first, last).to(device)
     if inside is not None:  # the same frame has the same flag in every chunk over it
         shares = shares * shares.new_zeros(span).index_put((where,), inside.flatten().float())
-    target = overlap_add(chunks.float()) / covered  # the frames themselves
-    recon = ReconLossConfig()
-    weights = magnitude_weights(target, stats)
-    loud = frame_weights(weights, FIT_LOUD_FRAMES) * shares
-    weights = weights * shares
+    target = overlap_add(chunks.float()) / covered  # the frames themselves, as one item
+    terms = _FitTerms(target, stats, OVERLAP_FIT_CONVERGENCE, shares)
     anchor, spread = mu.detach().float(), sigma.detach().float().clamp(min=1e-6)
     z = latents.detach().float().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=OVERLAP_FIT_LEARNING_RATE)
     with torch.enable_grad():
         for _ in range(steps):
-            decoded = overlap_add(model.decode(z).float()) / covered
-            mag = ((decoded[:, MAG] - target[:, MAG]).abs() * loud).mean()
-            inst_freq = (weights * (decoded[:, IF] - target[:, IF]).abs()).mean()
-            convergence = magnitude_convergence(decoded, target, stats, shares[None]).sum()
             pull = ((z - anchor) / spread).square().mean()
-            loss = count * (
-                recon.mag_weight * mag
-                + recon.if_weight * inst_freq
-                + OVERLAP_FIT_CONVERGENCE * convergence
-                + FIT_PULL * pull
-            )
+            decoded = overlap_add(model.decode(z).float()) / covered
+            loss = count * (terms(decoded)[0] + FIT_PULL * pull)
             (z.grad,) = torch.autograd.grad(loss, z)
             optimizer.step()
     return z.detach().to(latents.dtype)
@@ -336,7 +346,7 @@ def encode_stream(
 
     def encode(final: bool = False) -> None:
         nonlocal encoded
-        if batch and (final or len(batch) > ENCODE_BATCH):
+        while batch and (final or len(batch) > ENCODE_BATCH):
             chunks = torch.stack(batch[:ENCODE_BATCH])
             last = final and len(batch) <= ENCODE_BATCH
             overlap = (last, overlap_steps) if overlap_steps > 0 else None
@@ -345,7 +355,6 @@ def encode_stream(
             sigmas.append(sigma)
             encoded += len(chunks)
             del batch[:ENCODE_BATCH]
-            encode(final)
 
     for segment in segments:
         segment = segment.to(device)
